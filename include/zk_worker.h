@@ -1,0 +1,83 @@
+/*  zk_worker — turns a shell command into a service on any channel.
+
+    For each message received on the input socket (pull, sub, rep,
+    dealer, router) the worker runs COMMAND with the message body on its
+    stdin; COMMAND's stdout is the reply (rep, router, dealer) or is sent
+    on the output socket (push, pub, dealer). Up to `jobs` commands run
+    at once; the worker stops taking messages while all are busy.
+
+    A command that exits non-zero, dies of a signal or runs past the
+    timeout is a failure: a requester gets an error reply (an envelope
+    frame with header zk-status=error and zk-error=REASON, then the
+    command's stdout), never silence; on one-way inputs nothing is sent,
+    the failure is logged and counted.
+
+    In lines mode one long-running command per job slot is kept: each
+    message is written to it as one line and the next line it prints is
+    the reply (it must print exactly one line per input line and flush).
+    If it dies it is restarted and the requests it held get error replies.
+
+    A message that carries a zkit envelope has it removed before the body
+    goes to COMMAND; the reply carries the same envelope back.           */
+
+#ifndef ZK_WORKER_H_INCLUDED
+#define ZK_WORKER_H_INCLUDED
+
+#include <czmq.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ZK_WORKER_MAX_JOBS 1024
+
+typedef struct {
+    const char *input;         //  spec: pull, sub, rep, dealer or router; required
+    const char *output;        //  spec: push, pub or dealer; or NULL
+    char *const *argv;         //  COMMAND and its arguments, NULL-terminated; copied
+    const char *const *subscribe;  //  sub input: topics, NULL-terminated; NULL = everything
+    int jobs;                  //  commands at once; 0 = 1
+    int timeout_ms;            //  kill a command after this; 0 = never
+    bool lines;                //  lines mode (see above)
+    size_t max_output;         //  stdout bytes kept per message; 0 = 16 MiB; more is a failure
+    size_t max_size;           //  largest input message; 0 = unlimited
+    int hwm;                   //  0 = libzmq's default
+    int linger_ms;             //  <0 = default 1000
+    int stats_interval_ms;     //  0 = no periodic report
+} zk_worker_config_t;
+
+typedef struct {
+    uint64_t received;      //  messages taken from the input
+    uint64_t succeeded;     //  commands (or lines) that exited 0
+    uint64_t failed;        //  non-zero exit, signal, too much output, dead coprocess
+    uint64_t timed_out;     //  killed at the timeout (also counted in failed)
+    uint64_t replied;       //  replies sent (success and error)
+    uint64_t sent;          //  messages sent on the output socket
+    uint64_t refused;       //  input messages refused (too big, newline in lines mode)
+} zk_worker_stats_t;
+
+typedef struct _zk_worker_t zk_worker_t;
+
+//  Check a configuration without starting anything: specs, types, the
+//  input/output combination, a command. 0, or ZK_EINVAL with a one-line
+//  reason in reason (when not NULL).
+int zk_worker_validate (const zk_worker_config_t *config, char *reason, size_t reason_size);
+
+//  Start a worker. NULL on a bad spec, a wrong type, an empty command or
+//  a failed bind/connect (logged). Caller owns the result.
+zk_worker_t *zk_worker_new (const zk_worker_config_t *config);
+//  Stop taking messages, kill running commands, hand over replies
+//  (bounded by linger), close.
+void zk_worker_destroy (zk_worker_t **self_p);
+int zk_worker_stats (zk_worker_t *self, zk_worker_stats_t *stats);
+//  The engine's actor, to poll. Borrowed.
+zactor_t *zk_worker_actor (zk_worker_t *self);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,417 @@
+/*  zk_cli — option tables, --help, running an engine until a signal.  */
+
+#include "zk_classes.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <unistd.h>
+
+static bool s_flag_help, s_flag_version, s_flag_quiet;
+static int s_verbosity;
+
+//  Print "PROGRAM: message" and the hint, exit 2.
+static void __attribute__ ((noreturn))
+s_usage_verror (const zk_cli_t *cli, const char *format, va_list args)
+{
+    char line[1024];
+    vsnprintf (line, sizeof line, format, args);
+    fprintf (stderr, "%s: %s\nTry '%s --help' for more information.\n", cli->program, line,
+             cli->program);
+    exit (2);
+}
+
+void
+zk_cli_usage_error (const zk_cli_t *cli, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    s_usage_verror (cli, format, args);
+}
+
+static void
+s_print_option (const zk_option_t *option, FILE *out)
+{
+    char left[64];
+    if (option->letter)
+        snprintf (left, sizeof left, "-%c, --%s%s%s", option->letter, option->name,
+                  option->arg ? " " : "", option->arg ? option->arg : "");
+    else
+        snprintf (left, sizeof left, "    --%s%s%s", option->name, option->arg ? " " : "",
+                  option->arg ? option->arg : "");
+    if (strlen (left) > 26)
+        fprintf (out, "  %s\n  %-26s  %s\n", left, "", option->help);
+    else
+        fprintf (out, "  %-26s  %s\n", left, option->help);
+}
+
+static const zk_option_t s_common_options[] = {
+    {"verbose", 'v', ZK_OPT_FLAG, NULL, NULL, "log more (-vv: debug)"},
+    {"quiet", 'q', ZK_OPT_FLAG, NULL, NULL, "log errors only"},
+    {"help", 'h', ZK_OPT_FLAG, NULL, NULL, "print this help and exit"},
+    {"version", 'V', ZK_OPT_FLAG, NULL, NULL, "print the version and exit"},
+    {NULL},
+};
+
+void
+zk_cli_print_usage (const zk_cli_t *cli, FILE *out)
+{
+    fprintf (out, "Usage: %s %s\n%s\n", cli->program, cli->usage, cli->summary);
+    if (cli->description)
+        fprintf (out, "\n%s\n", cli->description);
+    fprintf (out, "\nOptions:\n");
+    for (const zk_option_t *option = cli->options; option && option->name; option++)
+        s_print_option (option, out);
+    for (const zk_option_t *option = s_common_options; option->name; option++)
+        s_print_option (option, out);
+    fprintf (out,
+             "\nSocket specs: TYPE@ENDPOINT binds, TYPE>ENDPOINT connects; several endpoints\n"
+             "are separated by commas. TYPE is one of pub sub xpub xsub push pull req rep\n"
+             "dealer router pair. Example: 'pull@tcp://*:5557', 'push>tcp://host:5558'.\n");
+    if (cli->examples)
+        fprintf (out, "\nExamples:\n%s\n", cli->examples);
+    fprintf (out, "\nExit status: 0 ok, 1 runtime failure, 2 usage error.\n");
+}
+
+int
+zk_cli_parse_size (const char *text, size_t *size_p)
+{
+    if (!text || !*text || *text == '-')
+        return ZK_EINVAL;
+    char *end;
+    errno = 0;
+    double value = strtod (text, &end);
+    if (errno || end == text || !isfinite (value) || value < 0)
+        return ZK_EINVAL;
+    double unit = 1;
+    if (*end) {
+        char suffix = (char) tolower ((unsigned char) *end);
+        if (suffix == 'k')
+            unit = 1024.0;
+        else if (suffix == 'm')
+            unit = 1024.0 * 1024;
+        else if (suffix == 'g')
+            unit = 1024.0 * 1024 * 1024;
+        else if (suffix != 'b')
+            return ZK_EINVAL;
+        end++;
+        //  Accept "k", "kb", "kib", "b".
+        if (suffix != 'b' && (streq (end, "ib") || streq (end, "iB") || streq (end, "b")
+                              || streq (end, "B")))
+            end += strlen (end);
+        if (*end)
+            return ZK_EINVAL;
+    }
+    value *= unit;
+    if (value > (double) SIZE_MAX / 2 || value != floor (value))
+        return ZK_EINVAL;
+    *size_p = (size_t) value;
+    return 0;
+}
+
+static bool
+s_in_range (const zk_option_t *option, double value)
+{
+    if (option->min == 0 && option->max == 0)
+        return value >= 0;
+    return value >= option->min && value <= option->max;
+}
+
+static void __attribute__ ((noreturn))
+s_range_error (const zk_cli_t *cli, const zk_option_t *option, const char *value)
+{
+    if (option->min == 0 && option->max == 0)
+        zk_cli_usage_error (cli, "--%s: '%s' is not a valid %s", option->name, value,
+                            option->arg ? option->arg : "value");
+    zk_cli_usage_error (cli, "--%s: '%s' is not a valid %s (%g to %g)", option->name, value,
+                        option->arg ? option->arg : "value", option->min, option->max);
+}
+
+//  Store one option's value; exit 2 on a bad one.
+static void
+s_set_option (const zk_cli_t *cli, const zk_option_t *option, const char *value)
+{
+    char *end;
+    switch (option->kind) {
+        case ZK_OPT_FLAG:
+            *(bool *) option->target = true;
+            break;
+        case ZK_OPT_STRING:
+            *(const char **) option->target = value;
+            break;
+        case ZK_OPT_LIST: {
+            zk_strlist_t *list = (zk_strlist_t *) option->target;
+            if (list->count == ZK_CLI_LIST_MAX)
+                zk_cli_usage_error (cli, "--%s: given more than %d times", option->name,
+                                    ZK_CLI_LIST_MAX);
+            list->items[list->count++] = value;
+            break;
+        }
+        case ZK_OPT_INT: {
+            errno = 0;
+            long number = strtol (value, &end, 10);
+            if (errno || end == value || *end || number < INT_MIN || number > INT_MAX
+                || !s_in_range (option, (double) number))
+                s_range_error (cli, option, value);
+            *(int *) option->target = (int) number;
+            break;
+        }
+        case ZK_OPT_SIZE: {
+            size_t size;
+            if (zk_cli_parse_size (value, &size) || !s_in_range (option, (double) size))
+                s_range_error (cli, option, value);
+            *(size_t *) option->target = size;
+            break;
+        }
+        case ZK_OPT_SECONDS: {
+            errno = 0;
+            double seconds = strtod (value, &end);
+            if (errno || end == value || *end || !isfinite (seconds)
+                || !s_in_range (option, seconds))
+                s_range_error (cli, option, value);
+            *(double *) option->target = seconds;
+            break;
+        }
+        case ZK_OPT_SPEC: {
+            char reason[256];
+            if (zk_spec_validate (value, reason, sizeof reason))
+                zk_cli_usage_error (cli, "--%s: invalid socket spec '%s': %s", option->name,
+                                    value, reason);
+            *(const char **) option->target = value;
+            break;
+        }
+        case ZK_OPT_CHOICE: {
+            const char *choice = option->choices;
+            size_t length = strlen (value);
+            bool found = false;
+            while (choice && *choice && !found) {
+                size_t choice_len = strcspn (choice, "|");
+                found = choice_len == length && memcmp (choice, value, length) == 0;
+                choice += choice_len + (choice[choice_len] == '|');
+            }
+            if (!found)
+                zk_cli_usage_error (cli, "--%s: '%s' is not one of %s", option->name, value,
+                                    option->choices);
+            *(const char **) option->target = value;
+            break;
+        }
+    }
+}
+
+//  The option named by a long name (name_len bytes) or a letter.
+static const zk_option_t *
+s_find_option (const zk_cli_t *cli, const char *name, size_t name_len, char letter)
+{
+    const zk_option_t *tables[] = {cli->options, s_common_options};
+    for (int t = 0; t < 2; t++)
+        for (const zk_option_t *option = tables[t]; option && option->name; option++) {
+            if (letter && option->letter == letter)
+                return option;
+            if (!letter && strlen (option->name) == name_len
+                && memcmp (option->name, name, name_len) == 0)
+                return option;
+        }
+    return NULL;
+}
+
+//  Flags of the common table set file-level state.
+static void
+s_set_common (const zk_option_t *option)
+{
+    if (option->letter == 'v')
+        s_verbosity++;
+    else if (option->letter == 'q')
+        s_flag_quiet = true;
+    else if (option->letter == 'h')
+        s_flag_help = true;
+    else if (option->letter == 'V')
+        s_flag_version = true;
+}
+
+int
+zk_cli_parse (const zk_cli_t *cli, int argc, char **argv, char ***args_p)
+{
+    assert (cli && argv && args_p);
+    zk_log_set_program (cli->program);
+    if (argc <= 1 && !cli->allow_no_args) {
+        zk_cli_print_usage (cli, stderr);
+        exit (2);
+    }
+    //  Positionals are gathered in place at the front of argv + 1.
+    char **args = argv + 1;
+    int arg_count = 0;
+    bool options_done = false;
+    for (int index = 1; index < argc; index++) {
+        char *word = argv[index];
+        if (options_done || word[0] != '-' || word[1] == 0) {
+            args[arg_count++] = word;
+            continue;
+        }
+        if (streq (word, "--")) {
+            options_done = true;
+            continue;
+        }
+        const zk_option_t *option;
+        const char *value = NULL;
+        if (word[1] == '-') {
+            const char *name = word + 2;
+            const char *equals = strchr (name, '=');
+            size_t name_len = equals ? (size_t) (equals - name) : strlen (name);
+            option = s_find_option (cli, name, name_len, 0);
+            if (!option)
+                zk_cli_usage_error (cli, "unknown option '--%.*s'", (int) name_len, name);
+            if (equals) {
+                if (option->kind == ZK_OPT_FLAG)
+                    zk_cli_usage_error (cli, "option '--%s' takes no value", option->name);
+                value = equals + 1;
+            }
+        }
+        else {
+            option = s_find_option (cli, NULL, 0, word[1]);
+            if (!option)
+                zk_cli_usage_error (cli, "unknown option '-%c'", word[1]);
+            if (word[2]) {
+                if (option->kind != ZK_OPT_FLAG)
+                    value = word + 2;
+                else {
+                    //  Bundled flags: -vq. Each must be a flag.
+                    for (const char *letter = word + 1; *letter; letter++) {
+                        const zk_option_t *flag = s_find_option (cli, NULL, 0, *letter);
+                        if (!flag || flag->kind != ZK_OPT_FLAG)
+                            zk_cli_usage_error (cli, "unknown option '-%c' in '%s'", *letter,
+                                                word);
+                        if (flag->target)
+                            s_set_option (cli, flag, NULL);
+                        else
+                            s_set_common (flag);
+                    }
+                    continue;
+                }
+            }
+        }
+        if (option->kind == ZK_OPT_FLAG) {
+            if (option->target)
+                s_set_option (cli, option, NULL);
+            else
+                s_set_common (option);
+            continue;
+        }
+        if (!value) {
+            if (index + 1 >= argc)
+                zk_cli_usage_error (cli, "option '--%s' needs a value (%s)", option->name,
+                                    option->arg ? option->arg : "VALUE");
+            value = argv[++index];
+        }
+        s_set_option (cli, option, value);
+    }
+    if (s_flag_help) {
+        zk_cli_print_usage (cli, stdout);
+        exit (0);
+    }
+    if (s_flag_version) {
+        printf ("%s %s (libzmq %d.%d.%d, czmq %d.%d.%d)\n", cli->program, zk_version (),
+                ZMQ_VERSION_MAJOR, ZMQ_VERSION_MINOR, ZMQ_VERSION_PATCH, CZMQ_VERSION_MAJOR,
+                CZMQ_VERSION_MINOR, CZMQ_VERSION_PATCH);
+        exit (0);
+    }
+    if (s_flag_quiet)
+        zk_log_set_level (ZK_LOG_ERROR);
+    else if (s_verbosity)
+        zk_log_set_level (s_verbosity > 1 ? ZK_LOG_DEBUG : ZK_LOG_INFO);
+    if (arg_count < cli->min_args)
+        zk_cli_usage_error (cli, "missing argument (usage: %s %s)", cli->program, cli->usage);
+    if (cli->max_args >= 0 && arg_count > cli->max_args)
+        zk_cli_usage_error (cli, "unexpected argument '%s'", args[cli->max_args]);
+    for (int index = 0; index < cli->spec_args && index < arg_count; index++) {
+        char reason[256];
+        if (zk_spec_validate (args[index], reason, sizeof reason))
+            zk_cli_usage_error (cli, "invalid socket spec '%s': %s", args[index], reason);
+    }
+    *args_p = args;
+    return arg_count;
+}
+
+int
+zk_cli_write_file (const char *path, const char *content)
+{
+    char temp[4096];
+    if (snprintf (temp, sizeof temp, "%s.tmp.%d", path, (int) getpid ()) >= (int) sizeof temp)
+        return ZK_EINVAL;
+    int fd = open (temp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return ZK_EIO;
+    size_t length = strlen (content);
+    size_t done = 0;
+    while (done < length) {
+        ssize_t written = write (fd, content + done, length - done);
+        if (written < 0 && errno == EINTR)
+            continue;
+        if (written <= 0)
+            break;
+        done += (size_t) written;
+    }
+    int rc = done == length ? 0 : ZK_EIO;
+    if (close (fd) != 0)
+        rc = ZK_EIO;
+    if (rc == 0 && rename (temp, path) != 0)
+        rc = ZK_EIO;
+    if (rc)
+        unlink (temp);
+    return rc;
+}
+
+//  Write the ready file and the ready line from the engine's endpoints.
+static int
+s_announce_ready (const zk_cli_t *cli, zactor_t *engine, const char *ready_file)
+{
+    zmsg_t *endpoints = zk_engine_request (engine, "ENDPOINTS");
+    if (!endpoints)
+        return ZK_EIO;
+    char file[8192] = "";
+    char line[2048] = "ready";
+    size_t file_used = 0, line_used = strlen (line);
+    for (zframe_t *frame = zmsg_first (endpoints); frame; frame = zmsg_next (endpoints)) {
+        char *entry = zframe_strdup (frame);
+        file_used += (size_t) snprintf (file + file_used,
+                                        file_used < sizeof file ? sizeof file - file_used : 0,
+                                        "%s\n", entry);
+        char *space = strchr (entry, ' ');
+        if (space)
+            *space = '=';
+        line_used += (size_t) snprintf (line + line_used,
+                                        line_used < sizeof line ? sizeof line - line_used : 0,
+                                        " %s", entry);
+        zstr_free (&entry);
+    }
+    zmsg_destroy (&endpoints);
+    zk_notice ("%s", line);
+    (void) cli;
+    if (ready_file && file_used < sizeof file && zk_cli_write_file (ready_file, file) != 0) {
+        zk_error ("cannot write ready file %s: %s", ready_file, strerror (errno));
+        return ZK_EIO;
+    }
+    return 0;
+}
+
+int
+zk_cli_run (const zk_cli_t *cli, zactor_t *engine, const char *ready_file)
+{
+    int rc = s_announce_ready (cli, engine, ready_file);
+    if (rc)
+        return rc;
+    //  czmq's handler sets zsys_interrupted on SIGINT/SIGTERM; the signal may
+    //  land in any thread, so poll in short slices rather than wait for EINTR.
+    while (!zsys_interrupted) {
+        if (zk_engine_wait_readable (engine, 100) == 0) {
+            char *notice = zstr_recv (engine);
+            bool terminated = notice && streq (notice, "TERMINATED");
+            zstr_free (&notice);
+            if (terminated) {
+                zk_info ("terminated by control command");
+                break;
+            }
+        }
+    }
+    if (zsys_interrupted)
+        zk_info ("interrupted, stopping");
+    return 0;
+}

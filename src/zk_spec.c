@@ -1,0 +1,374 @@
+/*  zk_spec — socket specs: parse, create, attach.
+
+    Grammar (docs/protocol.md, "Socket specs"):
+        spec      = type ( "@" / ">" ) endpoint *( "," [ "@" / ">" ] endpoint )
+        endpoint  = transport "://" address
+    The parser never trusts its input: lengths are bounded, every byte is
+    checked, and a reason names what is wrong.                           */
+
+#include "zk_classes.h"
+
+typedef struct {
+    char *text;       //  endpoint as written, without a direction prefix
+    char *resolved;   //  bound address after attach, or NULL
+    bool binds;
+} s_endpoint_t;
+
+struct _zk_spec_t {
+    char *text;
+    int type;
+    size_t size;
+    s_endpoint_t endpoints[ZK_SPEC_MAX_ENDPOINTS];
+};
+
+static const struct {
+    const char *name;
+    int type;
+} s_types[] = {
+    {"pub", ZMQ_PUB},       {"sub", ZMQ_SUB},   {"xpub", ZMQ_XPUB}, {"xsub", ZMQ_XSUB},
+    {"push", ZMQ_PUSH},     {"pull", ZMQ_PULL}, {"req", ZMQ_REQ},   {"rep", ZMQ_REP},
+    {"dealer", ZMQ_DEALER}, {"router", ZMQ_ROUTER}, {"pair", ZMQ_PAIR},
+};
+
+static const char *s_transports[]
+    = {"tcp", "ipc", "inproc", "pgm", "epgm", "norm", "ws", "wss", "tipc", "vmci", "udp"};
+
+int
+zk_spec_type_from_name (const char *name)
+{
+    for (size_t i = 0; i < sizeof s_types / sizeof s_types[0]; i++)
+        if (streq (name, s_types[i].name))
+            return s_types[i].type;
+    return -1;
+}
+
+const char *
+zk_spec_type_to_name (int type)
+{
+    for (size_t i = 0; i < sizeof s_types / sizeof s_types[0]; i++)
+        if (s_types[i].type == type)
+            return s_types[i].name;
+    return NULL;
+}
+
+//  Printable form of a byte for error messages.
+static const char *
+s_show_char (char c, char buf[8])
+{
+    if (c > 32 && c < 127)
+        snprintf (buf, 8, "'%c'", c);
+    else
+        snprintf (buf, 8, "0x%02x", (unsigned char) c);
+    return buf;
+}
+
+//  Check one endpoint (without direction prefix). 0 or ZK_EINVAL + reason.
+static int
+s_check_endpoint (const char *endpoint, bool binds, char *reason, size_t reason_size)
+{
+    char shown[8];
+    if (!*endpoint) {
+        snprintf (reason, reason_size, "empty endpoint");
+        return ZK_EINVAL;
+    }
+    for (const char *c = endpoint; *c; c++)
+        if ((unsigned char) *c <= 32 || (unsigned char) *c >= 127) {
+            snprintf (reason, reason_size, "endpoint '%s' contains %s", endpoint,
+                      s_show_char (*c, shown));
+            return ZK_EINVAL;
+        }
+    const char *sep = strstr (endpoint, "://");
+    if (!sep) {
+        snprintf (reason, reason_size, "endpoint '%s' is not TRANSPORT://ADDRESS", endpoint);
+        return ZK_EINVAL;
+    }
+    size_t transport_len = (size_t) (sep - endpoint);
+    bool known = false;
+    for (size_t i = 0; i < sizeof s_transports / sizeof s_transports[0]; i++)
+        if (strlen (s_transports[i]) == transport_len
+            && memcmp (s_transports[i], endpoint, transport_len) == 0)
+            known = true;
+    if (!known) {
+        snprintf (reason, reason_size, "unknown transport '%.*s' (tcp, ipc, inproc, ...)",
+                  (int) (transport_len > 32 ? 32 : transport_len), endpoint);
+        return ZK_EINVAL;
+    }
+    const char *address = sep + 3;
+    if (!*address) {
+        snprintf (reason, reason_size, "endpoint '%s' has no address", endpoint);
+        return ZK_EINVAL;
+    }
+    if (transport_len == 3 && memcmp (endpoint, "tcp", 3) == 0) {
+        const char *colon = strrchr (address, ':');
+        if (!colon || colon == address || !colon[1]) {
+            snprintf (reason, reason_size, "tcp endpoint '%s' needs HOST:PORT", endpoint);
+            return ZK_EINVAL;
+        }
+        const char *port = colon + 1;
+        bool wildcard = streq (port, "*") || streq (port, "!");
+        bool numeric = strspn (port, "0123456789") == strlen (port) && strlen (port) <= 5
+                       && atoi (port) <= 65535;
+        if (!numeric && !(binds && wildcard)) {
+            snprintf (reason, reason_size, "tcp endpoint '%s' has a bad port '%s'%s", endpoint,
+                      port, wildcard ? " (a wildcard port only works when binding)" : "");
+            return ZK_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static void
+s_spec_free (zk_spec_t *self)
+{
+    for (size_t i = 0; i < self->size; i++) {
+        free (self->endpoints[i].text);
+        free (self->endpoints[i].resolved);
+    }
+    free (self->text);
+    free (self);
+}
+
+//  The parser behind zk_spec_new and zk_spec_validate.
+static int
+s_parse (const char *text, zk_spec_t **spec_p, char *reason, size_t reason_size)
+{
+    *spec_p = NULL;
+    if (!text || !*text) {
+        snprintf (reason, reason_size, "empty spec");
+        return ZK_EINVAL;
+    }
+    size_t length = strnlen (text, ZK_SPEC_MAX_TEXT + 1);
+    if (length > ZK_SPEC_MAX_TEXT) {
+        snprintf (reason, reason_size, "longer than %d bytes", ZK_SPEC_MAX_TEXT);
+        return ZK_EINVAL;
+    }
+    size_t type_len = strcspn (text, "@>");
+    if (type_len == length) {
+        snprintf (reason, reason_size,
+                  "expected TYPE@ENDPOINT (bind) or TYPE>ENDPOINT (connect)");
+        return ZK_EINVAL;
+    }
+    char type_name[16];
+    if (type_len == 0 || type_len >= sizeof type_name) {
+        snprintf (reason, reason_size, "unknown socket type '%.*s'",
+                  (int) (type_len > 32 ? 32 : type_len), text);
+        return ZK_EINVAL;
+    }
+    memcpy (type_name, text, type_len);
+    type_name[type_len] = 0;
+    int type = zk_spec_type_from_name (type_name);
+    if (type < 0) {
+        snprintf (reason, reason_size,
+                  "unknown socket type '%s' (pub sub xpub xsub push pull req rep dealer "
+                  "router pair)",
+                  type_name);
+        return ZK_EINVAL;
+    }
+    zk_spec_t *self = calloc (1, sizeof *self);
+    char *copy = strdup (text);
+    if (!self || !copy) {
+        free (self);
+        free (copy);
+        snprintf (reason, reason_size, "out of memory");
+        return ZK_ENOMEM;
+    }
+    self->text = strdup (text);
+    self->type = type;
+    bool default_binds = text[type_len] == '@';
+    //  Split on commas; an empty item (",," or a trailing comma) is an error.
+    char *cursor = copy + type_len + 1;
+    int rc = 0;
+    while (true) {
+        char *comma = strchr (cursor, ',');
+        if (comma)
+            *comma = 0;
+        bool binds = default_binds;
+        if (*cursor == '@' || *cursor == '>') {
+            binds = *cursor == '@';
+            cursor++;
+        }
+        if (self->size == ZK_SPEC_MAX_ENDPOINTS) {
+            snprintf (reason, reason_size, "more than %d endpoints", ZK_SPEC_MAX_ENDPOINTS);
+            rc = ZK_EINVAL;
+            break;
+        }
+        rc = s_check_endpoint (cursor, binds, reason, reason_size);
+        if (rc)
+            break;
+        s_endpoint_t *endpoint = &self->endpoints[self->size++];
+        endpoint->text = strdup (cursor);
+        endpoint->binds = binds;
+        if (!endpoint->text || !self->text) {
+            snprintf (reason, reason_size, "out of memory");
+            rc = ZK_ENOMEM;
+            break;
+        }
+        if (!comma)
+            break;
+        cursor = comma + 1;
+    }
+    free (copy);
+    if (rc) {
+        s_spec_free (self);
+        return rc;
+    }
+    *spec_p = self;
+    return 0;
+}
+
+zk_spec_t *
+zk_spec_new (const char *text)
+{
+    char reason[256];
+    zk_spec_t *self;
+    if (s_parse (text, &self, reason, sizeof reason)) {
+        zk_error ("invalid socket spec '%.200s': %s", text ? text : "", reason);
+        return NULL;
+    }
+    return self;
+}
+
+int
+zk_spec_validate (const char *text, char *reason, size_t reason_size)
+{
+    char local[256];
+    if (!reason) {
+        reason = local;
+        reason_size = sizeof local;
+    }
+    zk_spec_t *spec;
+    int rc = s_parse (text, &spec, reason, reason_size);
+    if (spec)
+        s_spec_free (spec);
+    return rc ? ZK_EINVAL : 0;
+}
+
+void
+zk_spec_destroy (zk_spec_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        s_spec_free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+const char *
+zk_spec_text (const zk_spec_t *self)
+{
+    assert (self);
+    return self->text;
+}
+
+int
+zk_spec_type (const zk_spec_t *self)
+{
+    assert (self);
+    return self->type;
+}
+
+const char *
+zk_spec_type_name (const zk_spec_t *self)
+{
+    assert (self);
+    return zk_spec_type_to_name (self->type);
+}
+
+size_t
+zk_spec_size (const zk_spec_t *self)
+{
+    assert (self);
+    return self->size;
+}
+
+const char *
+zk_spec_endpoint (const zk_spec_t *self, size_t index)
+{
+    assert (self);
+    assert (index < self->size);
+    return self->endpoints[index].text;
+}
+
+bool
+zk_spec_binds (const zk_spec_t *self, size_t index)
+{
+    assert (self);
+    assert (index < self->size);
+    return self->endpoints[index].binds;
+}
+
+const char *
+zk_spec_resolved (const zk_spec_t *self, size_t index)
+{
+    assert (self);
+    assert (index < self->size);
+    const s_endpoint_t *endpoint = &self->endpoints[index];
+    return endpoint->resolved ? endpoint->resolved : endpoint->text;
+}
+
+zsock_t *
+zk_spec_socket (const zk_spec_t *self)
+{
+    assert (self);
+    zsock_t *sock = zsock_new (self->type);
+    if (!sock) {
+        zk_error ("cannot create %s socket: %s", zk_spec_type_name (self), zmq_strerror (errno));
+        return NULL;
+    }
+    zsock_set_linger (sock, ZK_DEFAULT_LINGER_MS);
+    return sock;
+}
+
+int
+zk_spec_attach (zk_spec_t *self, zsock_t *sock)
+{
+    assert (self);
+    assert (sock);
+    for (size_t i = 0; i < self->size; i++) {
+        s_endpoint_t *endpoint = &self->endpoints[i];
+        if (endpoint->binds) {
+            //  Plain zmq_bind: czmq's zsock_bind picks its own port range for '*'.
+            if (zmq_bind (zsock_resolve (sock), endpoint->text) != 0) {
+                int error = errno;
+                zk_error ("cannot bind %s: %s", endpoint->text, zmq_strerror (error));
+                return error == EADDRINUSE ? ZK_EADDRINUSE : ZK_EENDPOINT;
+            }
+            char resolved[512] = "";
+            size_t size = sizeof resolved;
+            if (zmq_getsockopt (zsock_resolve (sock), ZMQ_LAST_ENDPOINT, resolved, &size) == 0
+                && *resolved) {
+                free (endpoint->resolved);
+                endpoint->resolved = strdup (resolved);
+            }
+        }
+        else if (zmq_connect (zsock_resolve (sock), endpoint->text) != 0) {
+            zk_error ("cannot connect %s: %s", endpoint->text, zmq_strerror (errno));
+            return ZK_EENDPOINT;
+        }
+    }
+    return 0;
+}
+
+zsock_t *
+zk_sock_new (const char *text, int *rc_p)
+{
+    int rc_local;
+    if (!rc_p)
+        rc_p = &rc_local;
+    zk_spec_t *spec = zk_spec_new (text);
+    if (!spec) {
+        *rc_p = ZK_EINVAL;
+        return NULL;
+    }
+    zsock_t *sock = zk_spec_socket (spec);
+    if (!sock) {
+        *rc_p = ZK_ESOCKET;
+        zk_spec_destroy (&spec);
+        return NULL;
+    }
+    *rc_p = zk_spec_attach (spec, sock);
+    zk_spec_destroy (&spec);
+    if (*rc_p)
+        zsock_destroy (&sock);
+    return sock;
+}
