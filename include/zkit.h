@@ -43,5 +43,6 @@ ZK_EXPORT const char *zk_version (void);
 #include "zk_forwarder.h"
 #include "zk_worker.h"
 #include "zk_cli.h"
+#include "zk_cat.h"
 
 #endif
