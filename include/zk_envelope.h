@@ -65,7 +65,8 @@ const char *zk_envelope_content_type (const zk_envelope_t *self);
 int zk_envelope_set_content_type (zk_envelope_t *self, const char *content_type);
 
 //  Set (or replace) a header; key and value are copied. ZK_ETOOBIG when
-//  a string is too long or the envelope has ZK_ENVELOPE_MAX_HEADERS.
+//  a string is too long or the envelope has ZK_ENVELOPE_MAX_HEADERS;
+//  ZK_EINVAL when key or value is NULL.
 int zk_envelope_set_header (zk_envelope_t *self, const char *key, const char *value);
 //  Value of header key, or NULL. Borrowed.
 const char *zk_envelope_header (const zk_envelope_t *self, const char *key);
@@ -78,8 +79,9 @@ const char *zk_envelope_header_value (const zk_envelope_t *self, size_t index);
 //  ZK_ENOMEM. Caller owns *frame_p.
 int zk_envelope_encode (const zk_envelope_t *self, zframe_t **frame_p);
 //  Decode size bytes. 0 and a new envelope in *self_p (caller owns it),
-//  or ZK_ETRUNC / ZK_ETOOBIG / ZK_EPROTO / ZK_EDEPTH / ZK_EVERSION with
-//  *self_p NULL.
+//  or ZK_ETRUNC / ZK_ETOOBIG / ZK_EPROTO / ZK_EDEPTH / ZK_EVERSION (or
+//  ZK_ENOMEM) with *self_p NULL. Strings containing NUL are refused
+//  (ZK_EPROTO): every string of the envelope is a C string.
 int zk_envelope_decode (const void *data, size_t size, zk_envelope_t **self_p);
 //  Cheap test: do these bytes start like an envelope (its magic)? Says
 //  nothing about the rest; decode to know.
