@@ -47,7 +47,7 @@ trap 'exit 130' INT TERM
 zk_start() {
     local name=$1
     shift
-    "$@" 2>"$ZK_TMP/$name.log" &
+    "$@" <&0 2>"$ZK_TMP/$name.log" &
     ZK_PIDS+=("$!")
     ZK_NAMES+=("$name")
 }
@@ -56,7 +56,8 @@ zk_start() {
 zk_start_out() {
     local name=$1
     shift
-    "$@" >"$ZK_TMP/$name.out" 2>"$ZK_TMP/$name.log" &
+    #  <&0: a background job would otherwise read /dev/null, not our stdin.
+    "$@" <&0 >"$ZK_TMP/$name.out" 2>"$ZK_TMP/$name.log" &
     ZK_PIDS+=("$!")
     ZK_NAMES+=("$name")
 }

@@ -126,3 +126,45 @@ zk_engine_request (zactor_t *engine, const char *cmd)
     }
     return NULL;
 }
+
+int
+zk_engine_reason (char *buf, size_t size, const char *format, ...)
+{
+    if (buf && size) {
+        va_list args;
+        va_start (args, format);
+        vsnprintf (buf, size, format, args);
+        va_end (args);
+    }
+    return ZK_EINVAL;
+}
+
+bool
+zk_engine_type_in (int type, const int *types)
+{
+    for (; *types >= 0; types++)
+        if (*types == type)
+            return true;
+    return false;
+}
+
+int
+zk_engine_spec_type (const char *role, const char *text, char *reason, size_t reason_size)
+{
+    char why[256];
+    if (!text) {
+        zk_engine_reason (reason, reason_size, "a %s spec is required", role);
+        return -1;
+    }
+    if (zk_spec_validate (text, why, sizeof why) != 0) {
+        zk_engine_reason (reason, reason_size, "%s: invalid socket spec '%s': %s", role, text, why);
+        return -1;
+    }
+    //  Valid, so zk_spec_new logs nothing.
+    zk_spec_t *spec = zk_spec_new (text);
+    int type = spec ? zk_spec_type (spec) : -1;
+    zk_spec_destroy (&spec);
+    if (type < 0)
+        zk_engine_reason (reason, reason_size, "%s: invalid socket spec '%s'", role, text);
+    return type;
+}

@@ -332,3 +332,116 @@ tu_recv (zsock_t *sock, int timeout_ms)
             return NULL;
     }
 }
+
+char *
+tu_engine_endpoint (zactor_t *engine, const char *role)
+{
+    if (zstr_send (engine, "ENDPOINTS") != 0)
+        return NULL;
+    zmsg_t *reply = tu_recv (zactor_sock (engine), 5000);
+    char *found = NULL;
+    size_t role_len = strlen (role);
+    for (zframe_t *frame = reply ? zmsg_first (reply) : NULL; frame && !found;
+         frame = zmsg_next (reply)) {
+        char *entry = zframe_strdup (frame);
+        if (strncmp (entry, role, role_len) == 0 && entry[role_len] == ' ')
+            found = strdup (entry + role_len + 1);
+        free (entry);
+    }
+    zmsg_destroy (&reply);
+    return found;
+}
+
+#define TU_MAX_ARGS 32
+
+//  argv for tu_bin (program) + args + extra (NULL-terminated lists) in argv.
+static void
+s_bin_argv (char **argv, char *bin, size_t bin_size, const char *program, const char *const *args,
+            const char *const *extra)
+{
+    int argc = 0;
+    argv[argc++] = (char *) tu_bin (program, bin, bin_size);
+    for (; args && *args && argc < TU_MAX_ARGS - 3; args++)
+        argv[argc++] = (char *) *args;
+    for (; extra && *extra && argc < TU_MAX_ARGS - 1; extra++)
+        argv[argc++] = (char *) *extra;
+    argv[argc] = NULL;
+}
+
+int
+tu_daemon_start (tu_daemon_t *daemon, const char *program, const char *const *args, int timeout_ms)
+{
+    memset (daemon, 0, sizeof *daemon);
+    daemon->proc.exited = true;
+    daemon->dir = tu_tmpdir ();
+    if (!daemon->dir)
+        return -1;
+    snprintf (daemon->ready_path, sizeof daemon->ready_path, "%s/ready", daemon->dir);
+    char bin[512];
+    char *argv[TU_MAX_ARGS];
+    const char *extra[] = {"--ready-file", daemon->ready_path, NULL};
+    s_bin_argv (argv, bin, sizeof bin, program, args, extra);
+    if (tu_spawn (&daemon->proc, daemon->dir, argv) != 0) {
+        daemon->proc.exited = true;
+        return -1;
+    }
+    daemon->ready = tu_wait_file (daemon->ready_path, timeout_ms);
+    if (!daemon->ready) {
+        tu_stop (&daemon->proc, SIGKILL, 2000);
+        return -1;
+    }
+    return 0;
+}
+
+void
+tu_daemon_cleanup (tu_daemon_t *daemon)
+{
+    if (!daemon->proc.exited)
+        tu_stop (&daemon->proc, SIGKILL, 2000);
+    free (daemon->ready);
+    daemon->ready = NULL;
+    tu_rmdir (daemon->dir);
+    free (daemon->dir);
+    daemon->dir = NULL;
+}
+
+int
+tu_run_bin (const char *program, const char *const *args, char **out_p, char **err_p,
+            int timeout_ms)
+{
+    char *dir = tu_tmpdir ();
+    if (!dir)
+        return -1;
+    char bin[512];
+    char *argv[TU_MAX_ARGS];
+    s_bin_argv (argv, bin, sizeof bin, program, args, NULL);
+    int rc = tu_run (dir, argv, NULL, out_p, err_p, timeout_ms);
+    tu_rmdir (dir);
+    free (dir);
+    return rc;
+}
+
+zsock_t *
+tu_connect (int type, const char *endpoint)
+{
+    zsock_t *sock = zsock_new (type);
+    if (!sock)
+        return NULL;
+    zsock_set_linger (sock, 0);
+    if (zsock_connect (sock, "%s", endpoint) != 0)
+        zsock_destroy (&sock);
+    return sock;
+}
+
+zsock_t *
+tu_bind_ephemeral (int type, char *endpoint, size_t size)
+{
+    zsock_t *sock = zsock_new (type);
+    if (!sock)
+        return NULL;
+    zsock_set_linger (sock, 0);
+    if (zmq_bind (zsock_resolve (sock), "tcp://127.0.0.1:*") != 0
+        || zmq_getsockopt (zsock_resolve (sock), ZMQ_LAST_ENDPOINT, endpoint, &size) != 0)
+        zsock_destroy (&sock);
+    return sock;
+}

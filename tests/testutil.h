@@ -68,4 +68,35 @@ char *tu_slurp (const char *path);
 //  Receive one message on sock within timeout_ms; NULL at the deadline.
 zmsg_t *tu_recv (zsock_t *sock, int timeout_ms);
 
+//  Ask an engine actor for its endpoints ("ENDPOINTS" on its pipe) and
+//  return the first of role (e.g. "frontend"). Caller frees; NULL if none.
+char *tu_engine_endpoint (zactor_t *engine, const char *role);
+
+//  A zkit daemon started with "--ready-file PATH" in a fresh tmp dir.
+typedef struct {
+    tu_proc_t proc;
+    char *dir;  //  its tmp dir (stdout/stderr files, the ready file)
+    char ready_path[600];
+    char *ready;  //  the ready file's contents once ready
+} tu_daemon_t;
+
+//  Start the zkit binary `program` (see tu_bin) with args (NULL-terminated)
+//  plus --ready-file, and wait at most timeout_ms for the ready file.
+//  0, or -1 (the child is killed; its stderr stays readable until cleanup).
+int tu_daemon_start (tu_daemon_t *daemon, const char *program, const char *const *args,
+                     int timeout_ms);
+//  Kill the daemon if it still runs, remove its tmp dir, free what it holds.
+void tu_daemon_cleanup (tu_daemon_t *daemon);
+//  Run the zkit binary `program` with args (NULL-terminated) to completion,
+//  as tu_run with no stdin.
+int tu_run_bin (const char *program, const char *const *args, char **out_p, char **err_p,
+                int timeout_ms);
+
+//  A new socket of type connected to endpoint, linger 0. NULL on failure.
+zsock_t *tu_connect (int type, const char *endpoint);
+
+//  A new socket of type bound to tcp://127.0.0.1:* (linger 0); the
+//  resolved endpoint goes into endpoint. NULL on failure.
+zsock_t *tu_bind_ephemeral (int type, char *endpoint, size_t size);
+
 #endif
