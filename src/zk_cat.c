@@ -1,0 +1,1317 @@
+/*  zk_cat — the shell's door to every channel (see include/zk_cat.h).
+
+    One socket in a private libzmq context, one thread, no actor: zk_cat_run
+    reads, sends, receives and prints in the caller's thread, polling in
+    short slices so that SIGINT/SIGTERM (zsys_interrupted) is seen at once.
+    The private context is what lets the end of a run be timed honestly
+    (s_finish) without touching czmq's global context, so a test or a
+    service can run a zk_cat next to its own sockets.                    */
+
+#include "zk_classes.h"
+
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#define S_SLICE_MS            200    //  longest single poll: an interrupt is seen this fast
+#define S_INTERRUPT_LINGER_MS 1000   //  hand-over after SIGINT/SIGTERM, at most
+#define S_MIN_LINGER_MS       100    //  a sender always gets this much to hand over
+#define S_REP_LINGER_MS       1000   //  rep: for its last answer
+#define S_MIN_MAXMSGSIZE      65536  //  ZMQ_MAXMSGSIZE floor (handshakes must fit)
+
+//  What a config settles into (zk_cat_validate and zk_cat_new share it).
+typedef struct {
+    int type;       //  the spec's socket type
+    int delimiter;  //  input and output byte; -1 in raw mode
+    char frame_sep[ZK_CAT_MAX_SEPARATOR];
+    size_t frame_sep_size;  //  0: no separator given
+    zk_cat_format_t format;
+    size_t max_size;
+    bool envelope;
+    int64_t send_timeout_ms;  //  push, pub, pair sending; -1 = no limit
+    int64_t timeout_ms;       //  everything else; -1 = no limit
+} s_settings_t;
+
+struct _zk_cat_t {
+    zk_cat_config_t config;  //  strings borrowed from the caller
+    s_settings_t settings;
+    zk_cat_output_t output;
+    zk_spec_t *spec;
+    void *context;  //  private libzmq context
+    void *handle;   //  the libzmq socket
+    FILE *in;
+    zk_cat_reader_t *reader;  //  over in, or NULL
+    int data_next;            //  next item of config.data
+    zk_cat_stats_t stats;
+    bool ran;
+};
+
+//  --------------------------------------------------------------------------
+//  Settling and checking a config
+
+static bool
+s_type_sends (int type)
+{
+    return type == ZMQ_PUSH || type == ZMQ_PUB || type == ZMQ_PAIR || type == ZMQ_REQ
+           || type == ZMQ_DEALER;
+}
+
+static bool
+s_type_prints (int type)
+{
+    return type != ZMQ_PUSH && type != ZMQ_PUB;
+}
+
+int
+zk_cat_unescape (const char *text, char *out, size_t out_size, size_t *size_p)
+{
+    assert (text && out && size_p);
+    size_t size = 0;
+    while (*text) {
+        char byte = *text++;
+        if (byte == '\\') {
+            char escape = *text;
+            if (!escape)
+                return ZK_EINVAL;
+            text++;
+            if (escape == 'n')
+                byte = '\n';
+            else if (escape == 't')
+                byte = '\t';
+            else if (escape == 'r')
+                byte = '\r';
+            else if (escape == '0')
+                byte = 0;
+            else if (escape == '\\')
+                byte = '\\';
+            else if (escape == 'x' && isxdigit ((unsigned char) text[0])
+                     && isxdigit ((unsigned char) text[1])) {
+                char digits[3] = {text[0], text[1], 0};
+                byte = (char) strtol (digits, NULL, 16);
+                text += 2;
+            }
+            else
+                return ZK_EINVAL;
+        }
+        if (size == out_size)
+            return ZK_ETOOBIG;
+        out[size++] = byte;
+    }
+    *size_p = size;
+    return 0;
+}
+
+int
+zk_cat_format_from_name (const char *name)
+{
+    static const char *names[] = {"raw", "hex", "json", "msgpack"};
+    for (int format = 0; name && format < 4; format++)
+        if (streq (name, names[format]))
+            return format;
+    return -1;
+}
+
+//  Why zkit-cat refuses a type, or NULL if it takes it.
+static const char *
+s_refusal (int type)
+{
+    if (type == ZMQ_ROUTER)
+        return "cannot use a router socket: every message it sends needs a peer's routing "
+               "id; talk to a router with req or dealer, or serve behind zkit-proxy "
+               "'router@...' 'dealer@...' with zkit-cat 'rep>...'";
+    if (type == ZMQ_XPUB)
+        return "cannot use an xpub socket: it is for devices (zkit-forwarder); use pub "
+               "(--wait-subscribers N waits for subscribers)";
+    if (type == ZMQ_XSUB)
+        return "cannot use an xsub socket: it is for devices (zkit-forwarder); use sub "
+               "(-s TOPIC)";
+    return NULL;
+}
+
+static int64_t
+s_timeout_ms (double seconds, int64_t fallback)
+{
+    if (seconds == 0)
+        return fallback;
+    if (seconds < 0)
+        return -1;
+    double ms = ceil (seconds * 1000);
+    return ms > 1e12 ? (int64_t) 1e12 : (int64_t) ms;
+}
+
+static int
+s_settle (const zk_cat_config_t *config, s_settings_t *settings, char *reason, size_t size)
+{
+    memset (settings, 0, sizeof *settings);
+    int type = zk_engine_spec_type ("zk_cat", config->spec, reason, size);
+    if (type < 0)
+        return ZK_EINVAL;
+    const char *name = zk_spec_type_to_name (type);
+    settings->type = type;
+    if (s_refusal (type))
+        return zk_engine_reason (reason, size, "%s", s_refusal (type));
+    bool sends = s_type_sends (type), prints = s_type_prints (type);
+
+    //  Framing of input and output.
+    settings->delimiter = '\n';
+    if (config->raw && (config->delimiter || config->null_delimiter))
+        return zk_engine_reason (reason, size, "--raw has no delimiter: drop -d/-0");
+    if (config->delimiter && config->null_delimiter)
+        return zk_engine_reason (reason, size, "-0 and -d cannot be combined");
+    if (config->delimiter) {
+        char byte[2];
+        size_t byte_size;
+        if (zk_cat_unescape (config->delimiter, byte, sizeof byte, &byte_size) || byte_size != 1)
+            return zk_engine_reason (reason, size,
+                                     "-d: '%s' is not one byte (a character or one of \\n \\t "
+                                     "\\r \\0 \\\\ \\xHH)",
+                                     config->delimiter);
+        settings->delimiter = (unsigned char) byte[0];
+    }
+    if (config->null_delimiter)
+        settings->delimiter = 0;
+    if (config->raw)
+        settings->delimiter = -1;
+    if (config->frame_sep) {
+        int rc = zk_cat_unescape (config->frame_sep, settings->frame_sep,
+                                  sizeof settings->frame_sep, &settings->frame_sep_size);
+        if (rc == ZK_ETOOBIG)
+            return zk_engine_reason (reason, size, "-F: longer than %d bytes",
+                                     ZK_CAT_MAX_SEPARATOR);
+        if (rc)
+            return zk_engine_reason (reason, size,
+                                     "-F: '%s' has an unknown escape (\\n \\t \\r "
+                                     "\\0 \\\\ \\xHH)",
+                                     config->frame_sep);
+        if (settings->frame_sep_size == 0)
+            return zk_engine_reason (reason, size, "-F: the frame separator is empty");
+    }
+    settings->max_size = config->max_size ? config->max_size : ZK_CAT_DEFAULT_MAX_SIZE;
+
+    //  What only some types do.
+    int format = config->format ? zk_cat_format_from_name (config->format) : ZK_CAT_RAW;
+    if (format < 0)
+        return zk_engine_reason (reason, size, "--format: '%s' is not one of raw|hex|json|msgpack",
+                                 config->format);
+    settings->format = (zk_cat_format_t) format;
+    if (config->format && !prints)
+        return zk_engine_reason (reason, size, "--format: a %s socket prints nothing", name);
+    if (config->data.count && !sends)
+        return zk_engine_reason (reason, size, "--data: a %s socket does not send", name);
+    settings->envelope = config->envelope || config->headers.count || config->content_type;
+    if (settings->envelope && !sends)
+        return zk_engine_reason (reason, size, "-e/-H/--content-type: a %s socket does not send",
+                                 name);
+    for (int index = 0; index < config->headers.count; index++) {
+        const char *header = config->headers.items[index];
+        const char *equals = strchr (header, '=');
+        if (!equals || equals == header)
+            return zk_engine_reason (reason, size, "-H: '%s' is not KEY=VALUE", header);
+        if ((size_t) (equals - header) > ZK_ENVELOPE_MAX_STRING
+            || strlen (equals + 1) > ZK_ENVELOPE_MAX_STRING)
+            return zk_engine_reason (reason, size, "-H: longer than %d bytes",
+                                     ZK_ENVELOPE_MAX_STRING);
+    }
+    if (config->headers.count > ZK_ENVELOPE_MAX_HEADERS)
+        return zk_engine_reason (reason, size, "-H: more than %d headers", ZK_ENVELOPE_MAX_HEADERS);
+    if (config->content_type && strlen (config->content_type) > ZK_ENVELOPE_MAX_STRING)
+        return zk_engine_reason (reason, size, "--content-type: longer than %d bytes",
+                                 ZK_ENVELOPE_MAX_STRING);
+    if (config->subscribe.count && type != ZMQ_SUB)
+        return zk_engine_reason (reason, size, "-s: only a sub socket subscribes (this is %s)",
+                                 name);
+    if (config->wait_subscribers < 0 || (config->wait_subscribers && type != ZMQ_PUB))
+        return zk_engine_reason (reason, size,
+                                 "--wait-subscribers: only a pub socket has subscribers (this "
+                                 "is %s)",
+                                 name);
+    if (config->count < 0)
+        return zk_engine_reason (reason, size, "--count: must not be negative");
+    if (isnan (config->timeout))
+        return zk_engine_reason (reason, size, "--timeout: not a number");
+    bool plain_sender = type == ZMQ_PUSH || type == ZMQ_PUB || type == ZMQ_PAIR;
+    settings->send_timeout_ms = s_timeout_ms (
+        config->timeout, plain_sender ? (int64_t) (ZK_CAT_DEFAULT_SEND_TIMEOUT * 1000) : -1);
+    settings->timeout_ms = s_timeout_ms (config->timeout, -1);
+    return 0;
+}
+
+int
+zk_cat_validate (const zk_cat_config_t *config, char *reason, size_t reason_size)
+{
+    assert (config);
+    s_settings_t settings;
+    return s_settle (config, &settings, reason, reason_size);
+}
+
+//  --------------------------------------------------------------------------
+//  Reading messages from a stream
+
+struct _zk_cat_reader_t {
+    FILE *in;
+    int delimiter;  //  -1: raw
+    size_t max_size;
+    uint8_t *buffer;
+    size_t size;  //  bytes of the message being read
+    size_t capacity;
+    bool returned;  //  the last call returned a message: start a new one
+    bool ended;     //  the input ended
+    int failed;     //  sticky ZK_ETOOBIG
+};
+
+zk_cat_reader_t *
+zk_cat_reader_new (FILE *in, int delimiter, size_t max_size)
+{
+    assert (in);
+    assert (delimiter >= -1 && delimiter <= 255);
+    zk_cat_reader_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->in = in;
+    self->delimiter = delimiter;
+    self->max_size = max_size;
+    return self;
+}
+
+void
+zk_cat_reader_destroy (zk_cat_reader_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        free ((*self_p)->buffer);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+//  Room for one more byte; the buffer grows with what arrived, never past
+//  max_size. 0 or ZK_ENOMEM.
+static int
+s_reader_grow (zk_cat_reader_t *self)
+{
+    if (self->size < self->capacity)
+        return 0;
+    size_t capacity = self->capacity ? self->capacity * 2 : 4096;
+    if (capacity > self->max_size)
+        capacity = self->max_size;
+    uint8_t *buffer = realloc (self->buffer, capacity);
+    if (!buffer)
+        return ZK_ENOMEM;
+    self->buffer = buffer;
+    self->capacity = capacity;
+    return 0;
+}
+
+//  Hand out the message read so far.
+static int
+s_reader_deliver (zk_cat_reader_t *self, const uint8_t **data_p, size_t *size_p)
+{
+    self->returned = true;
+    *data_p = self->buffer ? self->buffer : (const uint8_t *) "";
+    *size_p = self->size;
+    return 0;
+}
+
+int
+zk_cat_reader_next (zk_cat_reader_t *self, const uint8_t **data_p, size_t *size_p)
+{
+    assert (self && data_p && size_p);
+    *data_p = NULL;
+    *size_p = 0;
+    if (self->failed)
+        return self->failed;
+    if (self->ended)
+        return 0;
+    if (self->returned) {
+        self->size = 0;
+        self->returned = false;
+    }
+    int rc = 0;
+    flockfile (self->in);
+    while (true) {
+        int byte = getc_unlocked (self->in);
+        if (byte == EOF) {
+            if (ferror (self->in)) {
+                rc = errno == EINTR ? ZK_EINTR : ZK_EIO;
+                clearerr (self->in);
+                break;
+            }
+            self->ended = true;
+            //  A final line without a delimiter is a message; nothing after
+            //  the last delimiter is not. Raw mode always has its one message.
+            if (self->size > 0 || self->delimiter < 0)
+                rc = s_reader_deliver (self, data_p, size_p);
+            break;
+        }
+        if (byte == self->delimiter) {
+            rc = s_reader_deliver (self, data_p, size_p);
+            break;
+        }
+        if (self->size == self->max_size) {
+            rc = self->failed = ZK_ETOOBIG;
+            break;
+        }
+        if (s_reader_grow (self)) {
+            rc = self->failed = ZK_ENOMEM;
+            break;
+        }
+        self->buffer[self->size++] = (uint8_t) byte;
+    }
+    funlockfile (self->in);
+    return rc;
+}
+
+zmsg_t *
+zk_cat_split (const void *data, size_t size, const void *sep, size_t sep_size)
+{
+    zmsg_t *msg = zmsg_new ();
+    if (!msg)
+        return NULL;
+    const uint8_t *start = (const uint8_t *) data;
+    const uint8_t *end = start + size;
+    const uint8_t *hit;
+    while (sep && sep_size && start < end
+           && (hit = memmem (start, (size_t) (end - start), sep, sep_size))) {
+        if (zmsg_addmem (msg, start, (size_t) (hit - start)))
+            goto out_fail;
+        start = hit + sep_size;
+    }
+    if (zmsg_addmem (msg, start, (size_t) (end - start)))
+        goto out_fail;
+    return msg;
+out_fail:
+    zmsg_destroy (&msg);
+    return NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Printing
+
+//  The frame of msg that holds its envelope (the first; with topic_first
+//  also the second), decoded into *envelope_p (caller owns it); else NULL.
+//  A frame that has the magic but does not decode is data, with a warning.
+static zframe_t *
+s_find_envelope (zmsg_t *msg, bool topic_first, zk_envelope_t **envelope_p)
+{
+    *envelope_p = NULL;
+    int tries = topic_first ? 2 : 1;
+    zframe_t *frame = zmsg_first (msg);
+    for (int index = 0; frame && index < tries; index++, frame = zmsg_next (msg)) {
+        if (!zk_envelope_is_envelope (zframe_data (frame), zframe_size (frame)))
+            continue;
+        int rc = zk_envelope_decode (zframe_data (frame), zframe_size (frame), envelope_p);
+        if (rc == 0)
+            return frame;
+        zk_warn_limited ("frame %d looks like an envelope but does not decode (%s): shown as data",
+                         index + 1, zk_strerror (rc));
+    }
+    return NULL;
+}
+
+static bool
+s_write (const void *data, size_t size, FILE *out)
+{
+    return size == 0 || fwrite (data, 1, size, out) == size;
+}
+
+static bool
+s_write_hex (const uint8_t *data, size_t size, FILE *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    char chunk[512];
+    size_t used = 0;
+    for (size_t pos = 0; pos < size; pos++) {
+        chunk[used++] = digits[data[pos] >> 4];
+        chunk[used++] = digits[data[pos] & 15];
+        if (used == sizeof chunk) {
+            if (!s_write (chunk, used, out))
+                return false;
+            used = 0;
+        }
+    }
+    return s_write (chunk, used, out);
+}
+
+//  A msgpack array or bin header (the 8-bit form only exists for bin).
+static bool
+s_write_msgpack_header (bool array, size_t count, FILE *out)
+{
+    uint8_t bytes[5];
+    size_t size;
+    if (array && count <= 15) {
+        bytes[0] = (uint8_t) (0x90 | count);
+        size = 1;
+    }
+    else if (!array && count <= 0xff) {
+        bytes[0] = 0xc4;
+        bytes[1] = (uint8_t) count;
+        size = 2;
+    }
+    else if (count <= 0xffff) {
+        bytes[0] = array ? 0xdc : 0xc5;
+        bytes[1] = (uint8_t) (count >> 8);
+        bytes[2] = (uint8_t) count;
+        size = 3;
+    }
+    else {
+        bytes[0] = array ? 0xdd : 0xc6;
+        for (int i = 0; i < 4; i++)
+            bytes[1 + i] = (uint8_t) (count >> (24 - 8 * i));
+        size = 5;
+    }
+    return s_write (bytes, size, out);
+}
+
+static bool
+s_print_json (zmsg_t *msg, zframe_t *envelope_frame, const zk_envelope_t *envelope, FILE *out)
+{
+    bool ok = fputs ("{\"frames\":[", out) != EOF;
+    bool first = true;
+    for (zframe_t *frame = zmsg_first (msg); ok && frame; frame = zmsg_next (msg)) {
+        if (frame == envelope_frame)
+            continue;
+        const uint8_t *data = zframe_data (frame);
+        size_t size = zframe_size (frame);
+        ok = first || fputc (',', out) != EOF;
+        first = false;
+        if (ok && zk_utf8_valid (data, size))
+            ok = zk_json_print_string (data, size, out) == 0;
+        else if (ok)
+            ok = fputs ("{\"hex\":\"", out) != EOF && s_write_hex (data, size, out)
+                 && fputs ("\"}", out) != EOF;
+    }
+    ok = ok && fputc (']', out) != EOF;
+    if (ok && envelope)
+        ok = fputs (",\"envelope\":", out) != EOF && zk_envelope_print_json (envelope, out) == 0;
+    return ok && fputc ('}', out) != EOF;
+}
+
+int
+zk_cat_print (const zk_cat_output_t *output, zmsg_t *msg, FILE *out)
+{
+    assert (output && msg && out);
+    bool ok = true;
+    if (output->format == ZK_CAT_MSGPACK) {
+        ok = s_write_msgpack_header (true, zmsg_size (msg), out);
+        for (zframe_t *frame = zmsg_first (msg); ok && frame; frame = zmsg_next (msg))
+            ok = s_write_msgpack_header (false, zframe_size (frame), out)
+                 && s_write (zframe_data (frame), zframe_size (frame), out);
+        return ok ? 0 : ZK_EIO;
+    }
+    zk_envelope_t *envelope;
+    zframe_t *envelope_frame = s_find_envelope (msg, output->topic_first, &envelope);
+    if (output->format == ZK_CAT_JSON)
+        ok = s_print_json (msg, envelope_frame, envelope, out);
+    else {
+        const char *sep = output->format == ZK_CAT_HEX ? " " : "\t";
+        size_t sep_size = 1;
+        if (output->format == ZK_CAT_RAW && output->frame_sep) {
+            sep = output->frame_sep;
+            sep_size = output->frame_sep_size;
+        }
+        bool first = true;
+        for (zframe_t *frame = zmsg_first (msg); ok && frame; frame = zmsg_next (msg)) {
+            if (frame == envelope_frame)
+                continue;
+            ok = first || s_write (sep, sep_size, out);
+            first = false;
+            if (output->format == ZK_CAT_HEX)
+                ok = ok && s_write_hex (zframe_data (frame), zframe_size (frame), out);
+            else
+                ok = ok && s_write (zframe_data (frame), zframe_size (frame), out);
+        }
+    }
+    zk_envelope_destroy (&envelope);
+    if (ok && output->delimiter >= 0)
+        ok = fputc (output->delimiter, out) != EOF;
+    return ok ? 0 : ZK_EIO;
+}
+
+//  --------------------------------------------------------------------------
+//  The socket
+
+static int
+s_setsockopt_int (void *handle, int option, int value)
+{
+    return zmq_setsockopt (handle, option, &value, sizeof value);
+}
+
+//  Create and attach the socket in the private context. 0 or a ZK_E... (logged).
+static int
+s_open (zk_cat_t *self)
+{
+    const s_settings_t *settings = &self->settings;
+    int type = settings->type;
+    //  Waiting for subscribers means seeing subscriptions: an xpub does.
+    if (type == ZMQ_PUB && self->config.wait_subscribers)
+        type = ZMQ_XPUB;
+    self->handle = zmq_socket (self->context, type);
+    if (!self->handle) {
+        zk_error ("cannot create %s socket: %s", zk_spec_type_to_name (type), zmq_strerror (errno));
+        return ZK_ESOCKET;
+    }
+    int rc = s_setsockopt_int (self->handle, ZMQ_LINGER, 0);
+    if (self->config.hwm > 0) {
+        rc |= s_setsockopt_int (self->handle, ZMQ_SNDHWM, self->config.hwm);
+        rc |= s_setsockopt_int (self->handle, ZMQ_RCVHWM, self->config.hwm);
+    }
+    //  Queue a message only for a peer that is connected, so "no peer took
+    //  it in time" is a send that did not happen, counted exactly.
+    if (s_type_sends (settings->type))
+        rc |= s_setsockopt_int (self->handle, ZMQ_IMMEDIATE, 1);
+    //  A peer that sends a bigger frame is disconnected before we hold it.
+    //  libzmq applies this to handshake commands too, hence the floor; s_recv
+    //  enforces the exact limit on whole messages.
+    if (s_type_prints (settings->type) && settings->max_size <= (size_t) INT64_MAX) {
+        int64_t max_size = (int64_t) settings->max_size;
+        if (max_size < S_MIN_MAXMSGSIZE)
+            max_size = S_MIN_MAXMSGSIZE;
+        rc |= zmq_setsockopt (self->handle, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    }
+    //  pub/xpub: wait for a slow subscriber rather than drop silently.
+    if (type == ZMQ_PUB || type == ZMQ_XPUB)
+        rc |= s_setsockopt_int (self->handle, ZMQ_XPUB_NODROP, 1);
+    if (type == ZMQ_XPUB)
+        rc |= s_setsockopt_int (self->handle, ZMQ_XPUB_VERBOSE, 1);
+    if (type == ZMQ_SUB) {
+        for (int index = 0; index < self->config.subscribe.count; index++) {
+            const char *topic = self->config.subscribe.items[index];
+            rc |= zmq_setsockopt (self->handle, ZMQ_SUBSCRIBE, topic, strlen (topic));
+        }
+        if (self->config.subscribe.count == 0)
+            rc |= zmq_setsockopt (self->handle, ZMQ_SUBSCRIBE, "", 0);
+    }
+    if (rc) {
+        zk_error ("cannot configure %s socket: %s", zk_spec_type_to_name (type),
+                  zmq_strerror (errno));
+        return ZK_ESOCKET;
+    }
+    //  zk_spec_attach takes a zsock_t but only uses zsock_resolve (), which
+    //  accepts a plain libzmq socket as well (czmq's polymorphic sockets).
+    return zk_spec_attach (self->spec, (zsock_t *) self->handle);
+}
+
+static int
+s_write_ready_file (zk_cat_t *self)
+{
+    char lines[8192] = "";
+    size_t used = 0;
+    for (size_t index = 0; index < zk_spec_size (self->spec); index++) {
+        used += (size_t) snprintf (lines + used, used < sizeof lines ? sizeof lines - used : 0,
+                                   "socket %s\n", zk_spec_resolved (self->spec, index));
+        zk_info ("ready socket=%s", zk_spec_resolved (self->spec, index));
+    }
+    if (!self->config.ready_file)
+        return 0;
+    if (used >= sizeof lines || zk_cli_write_file (self->config.ready_file, lines)) {
+        zk_error ("cannot write ready file %s: %s", self->config.ready_file, strerror (errno));
+        return ZK_EIO;
+    }
+    return 0;
+}
+
+zk_cat_t *
+zk_cat_new (const zk_cat_config_t *config)
+{
+    assert (config);
+    zk_cat_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->config = *config;
+    char reason[512];
+    if (s_settle (config, &self->settings, reason, sizeof reason)) {
+        zk_error ("%s", reason);
+        goto out_fail;
+    }
+    const s_settings_t *settings = &self->settings;
+    self->output.format = settings->format;
+    self->output.delimiter = settings->delimiter;
+    self->output.frame_sep = settings->frame_sep_size ? settings->frame_sep : NULL;
+    self->output.frame_sep_size = settings->frame_sep_size;
+    self->output.topic_first = settings->type == ZMQ_SUB;
+    self->spec = zk_spec_new (config->spec);
+    self->context = zmq_ctx_new ();
+    if (!self->spec || !self->context) {
+        zk_error ("cannot create a ZeroMQ context: %s", zmq_strerror (errno));
+        goto out_fail;
+    }
+    if (s_open (self) || s_write_ready_file (self))
+        goto out_fail;
+    return self;
+out_fail:
+    zk_cat_destroy (&self);
+    return NULL;
+}
+
+//  A detached thread ends a context whose hand-over nobody waits for.
+static void *
+s_term_thread (void *context)
+{
+    while (zmq_ctx_term (context) != 0 && errno == EINTR)
+        ;
+    return NULL;
+}
+
+/*  Close the socket, letting it hand over what is queued for at most
+    linger_ms, and end the private context. zmq_ctx_term returns as soon
+    as every queued message is written out, or when the linger timer
+    (started after our clock read) drops the rest: so it took linger_ms or
+    more exactly when something was left. Returns true if the hand-over
+    finished (always true with linger 0: nothing was waited for). A new
+    signal during the wait abandons it to a detached thread.            */
+static bool
+s_finish (zk_cat_t *self, int64_t linger_ms)
+{
+    if (!self->context)
+        return true;
+    if (zsys_interrupted && linger_ms > S_INTERRUPT_LINGER_MS)
+        linger_ms = S_INTERRUPT_LINGER_MS;
+    int linger = linger_ms <= 0 ? 0 : linger_ms > INT_MAX ? INT_MAX : (int) linger_ms;
+    if (self->handle) {
+        s_setsockopt_int (self->handle, ZMQ_LINGER, linger);
+        zmq_close (self->handle);
+        self->handle = NULL;
+    }
+    bool interrupted_before = zsys_interrupted;
+    int64_t start = zk_now_ms ();
+    while (zmq_ctx_term (self->context) != 0) {
+        if (errno != EINTR)
+            break;
+        if (zsys_interrupted && !interrupted_before) {
+            pthread_t thread;
+            pthread_attr_t attr;
+            pthread_attr_init (&attr);
+            pthread_attr_setdetachstate (&attr, PTHREAD_CREATE_DETACHED);
+            pthread_create (&thread, &attr, s_term_thread, self->context);
+            pthread_attr_destroy (&attr);
+            self->context = NULL;
+            return false;
+        }
+    }
+    self->context = NULL;
+    return linger == 0 || zk_now_ms () - start < linger;
+}
+
+void
+zk_cat_destroy (zk_cat_t **self_p)
+{
+    assert (self_p);
+    zk_cat_t *self = *self_p;
+    if (!self)
+        return;
+    s_finish (self, 0);
+    zk_cat_reader_destroy (&self->reader);
+    zk_spec_destroy (&self->spec);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+zk_cat_endpoint (zk_cat_t *self, size_t index)
+{
+    assert (self);
+    return index < zk_spec_size (self->spec) ? zk_spec_resolved (self->spec, index) : NULL;
+}
+
+void
+zk_cat_stats (zk_cat_t *self, zk_cat_stats_t *stats)
+{
+    assert (self && stats);
+    *stats = self->stats;
+}
+
+int
+zk_cat_exit_code (int rc)
+{
+    if (rc == 0)
+        return 0;
+    if (rc == ZK_ETIMEDOUT)
+        return 3;
+    if (rc == ZK_EINVAL)
+        return 2;
+    return 1;
+}
+
+//  --------------------------------------------------------------------------
+//  Moving messages
+
+/*  Wait until the socket is ready for events, at most until deadline
+    (zk_now_ms; -1 = none), in slices so an interrupt is seen. Returns the
+    ready events, 0 at the deadline, ZK_EINTR when interrupted, or
+    ZK_ESOCKET.                                                          */
+static int
+s_wait (zk_cat_t *self, short events, int64_t deadline)
+{
+    while (true) {
+        if (zsys_interrupted)
+            return ZK_EINTR;
+        long slice = S_SLICE_MS;
+        if (deadline >= 0) {
+            int64_t left = deadline - zk_now_ms ();
+            if (left < slice)
+                slice = left < 0 ? 0 : (long) left;
+        }
+        zmq_pollitem_t item = {self->handle, 0, events, 0};
+        int rc = zmq_poll (&item, 1, slice);
+        if (rc > 0)
+            return item.revents;
+        if (rc < 0 && errno != EINTR) {
+            zk_error ("poll failed: %s", zmq_strerror (errno));
+            return ZK_ESOCKET;
+        }
+        if (deadline >= 0 && zk_now_ms () >= deadline)
+            return 0;
+    }
+}
+
+//  Seconds as the user wrote them, for messages.
+static double
+s_seconds (int64_t ms)
+{
+    return (double) ms / 1000;
+}
+
+//  Send msg's frames without blocking: 0 (msg destroyed), 1 when the
+//  socket cannot take it now (msg kept), or ZK_ESOCKET.
+static int
+s_send_now (zk_cat_t *self, zmsg_t **msg_p)
+{
+    zmsg_t *msg = *msg_p;
+    size_t left = zmsg_size (msg);
+    bool first = true;
+    for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg)) {
+        left--;
+        int flags = ZMQ_DONTWAIT | (left ? ZMQ_SNDMORE : 0);
+        while (zmq_send (self->handle, zframe_data (frame), zframe_size (frame), flags) < 0) {
+            if (errno == EAGAIN && first)
+                return 1;
+            if (errno != EINTR) {
+                zk_error ("send failed: %s", zmq_strerror (errno));
+                return ZK_ESOCKET;
+            }
+        }
+        first = false;
+    }
+    zmsg_destroy (msg_p);
+    self->stats.sent++;
+    return 0;
+}
+
+/*  Receive one message (the socket is readable) into *msg_p, frame by
+    frame, keeping at most max_size bytes and ZK_CAT_MAX_FRAMES frames: a
+    bigger message is read to its end, dropped, counted and warned about.
+    0 with *msg_p (NULL when there was nothing or it was refused), or
+    ZK_ESOCKET.                                                          */
+static int
+s_recv (zk_cat_t *self, zmsg_t **msg_p)
+{
+    *msg_p = NULL;
+    zmsg_t *msg = zmsg_new ();
+    size_t total = 0, frames = 0;
+    bool more = true, refused = false;
+    int rc = 0;
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, self->handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&part);
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN || frames > 0) {
+                zk_error ("receive failed: %s", zmq_strerror (errno));
+                rc = ZK_ESOCKET;
+            }
+            break;
+        }
+        more = zmq_msg_more (&part);
+        total += zmq_msg_size (&part);
+        frames++;
+        if (!refused && (total > self->settings.max_size || frames > ZK_CAT_MAX_FRAMES))
+            refused = true;
+        if (!refused && zmsg_addmem (msg, zmq_msg_data (&part), zmq_msg_size (&part)))
+            refused = true;
+        zmq_msg_close (&part);
+    }
+    if (refused && !rc) {
+        self->stats.refused++;
+        if (frames > ZK_CAT_MAX_FRAMES)
+            zk_warn_limited ("refused a message of %zu frames: more than %d (%" PRIu64 " refused)",
+                             frames, ZK_CAT_MAX_FRAMES, self->stats.refused);
+        else
+            zk_warn_limited ("refused a message of %zu bytes: over --max-size %zu (%" PRIu64
+                             " refused)",
+                             total, self->settings.max_size, self->stats.refused);
+    }
+    if (rc || refused || frames == 0)
+        zmsg_destroy (&msg);
+    *msg_p = msg;
+    return rc;
+}
+
+//  A reply whose envelope says zk-status=error: log its zk-error, count it.
+static void
+s_check_reply (zk_cat_t *self, zmsg_t *msg)
+{
+    zk_envelope_t *envelope;
+    if (!s_find_envelope (msg, false, &envelope))
+        return;
+    const char *status = zk_envelope_header (envelope, "zk-status");
+    if (status && streq (status, "error")) {
+        self->stats.error_replies++;
+        const char *error = zk_envelope_header (envelope, "zk-error");
+        zk_error ("reply %" PRIu64 " is an error: %s", self->stats.received + 1,
+                  error ? error : "(no zk-error header)");
+    }
+    zk_envelope_destroy (&envelope);
+}
+
+//  Print a received message (a reply: strip dealer's delimiter, check the
+//  status first). 0 or ZK_EIO.
+static int
+s_show (zk_cat_t *self, zmsg_t *msg, FILE *out)
+{
+    int type = self->settings.type;
+    if (type == ZMQ_DEALER && zmsg_size (msg) > 1 && zframe_size (zmsg_first (msg)) == 0) {
+        zframe_t *delimiter = zmsg_pop (msg);
+        zframe_destroy (&delimiter);
+    }
+    if (type == ZMQ_REQ || type == ZMQ_DEALER)
+        s_check_reply (self, msg);
+    self->stats.received++;
+    if (!out)
+        return 0;
+    if (zk_cat_print (&self->output, msg, out) || fflush (out)) {
+        zk_error ("cannot write output: %s", strerror (errno));
+        return ZK_EIO;
+    }
+    return 0;
+}
+
+//  Receive one message if there is one and print it. rep answers it with
+//  itself. 0 or a ZK_E... code.
+static int
+s_take (zk_cat_t *self, FILE *out, int64_t deadline)
+{
+    zmsg_t *msg;
+    int rc = s_recv (self, &msg);
+    if (rc || !msg)
+        return rc;
+    rc = s_show (self, msg, out);
+    while (rc == 0 && self->settings.type == ZMQ_REP && msg) {
+        rc = s_send_now (self, &msg);
+        if (rc == 1) {
+            rc = s_wait (self, ZMQ_POLLOUT, deadline);
+            rc = rc > 0 ? 0 : rc == 0 ? ZK_ETIMEDOUT : rc;
+        }
+    }
+    zmsg_destroy (&msg);
+    return rc == ZK_EINTR ? 0 : rc;
+}
+
+/*  Receive and print until want messages were printed in all (0: no
+    limit) or the deadline. An interrupt ends it with 0, and so does the
+    deadline when there is no want. Fewer than want: ZK_ETIMEDOUT.       */
+static int
+s_receive (zk_cat_t *self, FILE *out, uint64_t want, int64_t deadline, int64_t timeout_ms,
+           const char *what)
+{
+    while (want == 0 || self->stats.received < want) {
+        int rc = s_wait (self, ZMQ_POLLIN, deadline);
+        if (rc == ZK_EINTR)
+            return 0;
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            if (want == 0)
+                return 0;
+            zk_error ("received %" PRIu64 " of %" PRIu64 " %s within %g s", self->stats.received,
+                      want, what, s_seconds (timeout_ms));
+            return ZK_ETIMEDOUT;
+        }
+        rc = s_take (self, out, deadline);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/*  The next message to send, built (frames, envelope, dealer's empty
+    delimiter): 0 with *msg_p, or 0 with NULL when the input or the data
+    list ended; ZK_EINTR when interrupted; ZK_ETOOBIG, ZK_EIO, ZK_ENOMEM
+    (logged).                                                            */
+static int
+s_next_message (zk_cat_t *self, zmsg_t **msg_p)
+{
+    *msg_p = NULL;
+    const uint8_t *data = NULL;
+    size_t size = 0;
+    if (zsys_interrupted)
+        return ZK_EINTR;
+    if (self->config.data.count) {
+        if (self->data_next == self->config.data.count)
+            return 0;
+        data = (const uint8_t *) self->config.data.items[self->data_next++];
+        size = strlen ((const char *) data);
+    }
+    else if (self->reader) {
+        int rc;
+        while ((rc = zk_cat_reader_next (self->reader, &data, &size)) == ZK_EINTR)
+            if (zsys_interrupted)
+                return ZK_EINTR;
+        if (rc == ZK_ETOOBIG)
+            zk_error ("message %" PRIu64 " is longer than --max-size (%zu bytes): not sent, "
+                      "stopping",
+                      self->stats.read + 1, self->settings.max_size);
+        else if (rc)
+            zk_error ("cannot read the input: %s", zk_strerror (rc));
+        if (rc || !data)
+            return rc;
+    }
+    else
+        return 0;
+    self->stats.read++;
+    const s_settings_t *settings = &self->settings;
+    zmsg_t *msg = zk_cat_split (data, size, settings->frame_sep_size ? settings->frame_sep : NULL,
+                                settings->frame_sep_size);
+    if (!msg)
+        return ZK_ENOMEM;
+    if (settings->envelope) {
+        zk_envelope_t *envelope = zk_envelope_new ();
+        int rc = envelope ? 0 : ZK_ENOMEM;
+        if (!rc && self->config.content_type)
+            rc = zk_envelope_set_content_type (envelope, self->config.content_type);
+        for (int index = 0; !rc && index < self->config.headers.count; index++) {
+            const char *header = self->config.headers.items[index];
+            size_t key_len = (size_t) (strchr (header, '=') - header);
+            char key[ZK_ENVELOPE_MAX_STRING + 1];
+            memcpy (key, header, key_len);
+            key[key_len] = 0;
+            rc = zk_envelope_set_header (envelope, key, header + key_len + 1);
+        }
+        //  pub keeps the topic first, so subscribers still filter on it.
+        zframe_t *topic = settings->type == ZMQ_PUB ? zmsg_pop (msg) : NULL;
+        if (!rc)
+            rc = zk_envelope_attach (envelope, msg);
+        if (topic)
+            zmsg_prepend (msg, &topic);
+        zk_envelope_destroy (&envelope);
+        if (rc) {
+            zk_error ("cannot build the envelope: %s", zk_strerror (rc));
+            zmsg_destroy (&msg);
+            return rc;
+        }
+    }
+    if (settings->type == ZMQ_DEALER)
+        zmsg_pushmem (msg, NULL, 0);
+    *msg_p = msg;
+    return 0;
+}
+
+/*  After sending stopped: how many more messages the input already holds
+    (read without waiting for more; a terminal is not read). *complete_p
+    says whether the end of the input was seen.                          */
+static uint64_t
+s_count_rest (zk_cat_t *self, uint64_t limit, bool *complete_p)
+{
+    *complete_p = true;
+    uint64_t rest = 0;
+    if (self->config.data.count)
+        rest = (uint64_t) (self->config.data.count - self->data_next);
+    else if (self->reader) {
+        int fd = fileno (self->in);
+        if (fd >= 0 && isatty (fd)) {
+            *complete_p = false;
+            return 0;
+        }
+        int flags = fd >= 0 ? fcntl (fd, F_GETFL) : -1;
+        if (flags >= 0)
+            fcntl (fd, F_SETFL, flags | O_NONBLOCK);
+        const uint8_t *data;
+        size_t size;
+        int rc;
+        while ((rc = zk_cat_reader_next (self->reader, &data, &size)) == 0 && data && rest < limit)
+            rest++;
+        *complete_p = rc == 0 && !data;
+        if (flags >= 0)
+            fcntl (fd, F_SETFL, flags);
+    }
+    if (rest > limit)
+        rest = limit;
+    return rest;
+}
+
+//  Sending stopped with in_hand messages read but not sent: count the rest
+//  of the input and say what was not sent and why.
+static void
+s_report_unsent (zk_cat_t *self, uint64_t in_hand, const char *why)
+{
+    uint64_t limit = UINT64_MAX;
+    int type = self->settings.type;
+    if (self->config.count && (type == ZMQ_PUSH || type == ZMQ_PUB || type == ZMQ_REQ))
+        limit = (uint64_t) self->config.count - self->stats.read;
+    bool complete;
+    self->stats.unsent = in_hand + s_count_rest (self, limit, &complete);
+    zk_error ("%s%" PRIu64 " message(s) not sent (%" PRIu64 " sent): %s",
+              complete ? "" : "at least ", self->stats.unsent, self->stats.sent, why);
+}
+
+//  A message in hand could not be sent (rc): say so and count it.
+static void
+s_send_failed (zk_cat_t *self, int rc, int64_t timeout_ms)
+{
+    if (rc == ZK_ETIMEDOUT) {
+        char why[128];
+        snprintf (why, sizeof why, "no peer took them within %g s", s_seconds (timeout_ms));
+        s_report_unsent (self, 1, why);
+    }
+    else if (rc == ZK_EINTR) {
+        self->stats.unsent = 1;
+        zk_error ("interrupted: 1 message(s) not sent (%" PRIu64 " sent)", self->stats.sent);
+    }
+}
+
+/*  Send msg, waiting for a peer until deadline; a dealer prints the
+    replies that arrive meanwhile. 0 (msg destroyed), ZK_ETIMEDOUT (msg
+    kept), ZK_EINTR or another ZK_E....                                  */
+static int
+s_send (zk_cat_t *self, zmsg_t **msg_p, int64_t deadline, FILE *out)
+{
+    bool dealer = self->settings.type == ZMQ_DEALER;
+    while (true) {
+        int rc = s_send_now (self, msg_p);
+        if (rc <= 0)
+            return rc;
+        bool want_more =
+            !self->config.count || self->stats.received < (uint64_t) self->config.count;
+        rc = s_wait (self, ZMQ_POLLOUT | (dealer && want_more ? ZMQ_POLLIN : 0), deadline);
+        if (rc == 0)
+            return ZK_ETIMEDOUT;
+        if (rc < 0)
+            return rc;
+        if (rc & ZMQ_POLLIN) {
+            rc = s_take (self, out, deadline);
+            if (rc)
+                return rc;
+        }
+    }
+}
+
+//  A dealer prints the replies that are already there.
+static int
+s_drain_replies (zk_cat_t *self, FILE *out)
+{
+    uint64_t want = (uint64_t) self->config.count;
+    while (want == 0 || self->stats.received < want) {
+        zmq_pollitem_t item = {self->handle, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll (&item, 1, 0) <= 0)
+            return 0;
+        int rc = s_take (self, out, -1);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/*  Send every input message (push, pub, pair, dealer), all within the
+    deadline *deadline_p; time spent waiting for input moves the deadline,
+    so only waiting for peers counts. 0, ZK_ETIMEDOUT (reported), ZK_EINTR
+    (stopped), or another ZK_E....                                       */
+static int
+s_send_input (zk_cat_t *self, int64_t *deadline_p, int64_t timeout_ms, FILE *out)
+{
+    int type = self->settings.type;
+    uint64_t limit = self->config.count && (type == ZMQ_PUSH || type == ZMQ_PUB)
+                         ? (uint64_t) self->config.count
+                         : UINT64_MAX;
+    while (self->stats.read < limit) {
+        int64_t reading = zk_now_ms ();
+        zmsg_t *msg;
+        int rc = s_next_message (self, &msg);
+        if (*deadline_p >= 0)
+            *deadline_p += zk_now_ms () - reading;
+        if (rc || !msg)
+            return rc;
+        rc = s_send (self, &msg, *deadline_p, out);
+        if (rc == 0 && type == ZMQ_DEALER)
+            rc = s_drain_replies (self, out);
+        if (msg)
+            s_send_failed (self, rc, timeout_ms);
+        zmsg_destroy (&msg);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+//  pub --wait-subscribers N: read subscriptions on the xpub until N came.
+static int
+s_wait_subscribers (zk_cat_t *self, int64_t deadline)
+{
+    int want = self->config.wait_subscribers, seen = 0;
+    while (seen < want) {
+        int rc = s_wait (self, ZMQ_POLLIN, deadline);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            char why[128];
+            snprintf (why, sizeof why, "only %d of %d subscription(s) arrived within %g s", seen,
+                      want, s_seconds (self->settings.send_timeout_ms));
+            s_report_unsent (self, 0, why);
+            return ZK_ETIMEDOUT;
+        }
+        zmsg_t *msg;
+        rc = s_recv (self, &msg);
+        if (rc)
+            return rc;
+        zframe_t *frame = msg ? zmsg_first (msg) : NULL;
+        if (frame && zframe_size (frame) > 0 && zframe_data (frame)[0] == 1)
+            seen++;
+        zmsg_destroy (&msg);
+    }
+    zk_info ("%d subscription(s) arrived, sending", seen);
+    return 0;
+}
+
+/*  The end of a run: hand over what was sent (for at most linger_ms), say
+    what was not delivered, and settle the result: an interrupt is fine
+    unless a message read was not sent; error replies make ZK_ECOMMAND
+    when nothing worse happened.                                         */
+static int
+s_hand_over (zk_cat_t *self, int rc, int64_t linger_ms, int64_t timeout_ms)
+{
+    self->stats.delivered = s_finish (self, self->stats.sent ? linger_ms : 0);
+    if (!self->stats.delivered)
+        zk_error ("%" PRIu64 " message(s) sent but not all delivered within %g s (the rest "
+                  "were dropped)",
+                  self->stats.sent, s_seconds (timeout_ms));
+    //  Interrupted: fine, unless what was read did not get out.
+    if (rc == ZK_EINTR)
+        rc = self->stats.unsent ? ZK_ETIMEDOUT : 0;
+    if (rc == 0 && !self->stats.delivered)
+        rc = ZK_ETIMEDOUT;
+    if (rc == 0 && self->stats.error_replies)
+        rc = ZK_ECOMMAND;
+    return rc;
+}
+
+//  push, pub, pair: send the input; pair then receives count messages.
+static int
+s_run_sender (zk_cat_t *self, FILE *out)
+{
+    int64_t timeout_ms = self->settings.send_timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : zk_now_ms () + timeout_ms;
+    int rc = 0;
+    if (self->config.wait_subscribers)
+        rc = s_wait_subscribers (self, deadline);
+    if (rc == 0)
+        rc = s_send_input (self, &deadline, timeout_ms, out);
+    int64_t linger_ms = deadline < 0 ? INT_MAX : deadline - zk_now_ms ();
+    if (linger_ms < S_MIN_LINGER_MS)
+        linger_ms = S_MIN_LINGER_MS;
+    if (rc == 0 && self->settings.type == ZMQ_PAIR && self->config.count) {
+        int64_t timeout = self->settings.timeout_ms;
+        rc = s_receive (self, out, (uint64_t) self->config.count,
+                        timeout < 0 ? -1 : zk_now_ms () + timeout, timeout, "message(s)");
+    }
+    return s_hand_over (self, rc, linger_ms, timeout_ms);
+}
+
+//  req: one request at a time, each with its own deadline.
+static int
+s_run_requester (zk_cat_t *self, FILE *out)
+{
+    int64_t timeout_ms = self->settings.timeout_ms;
+    uint64_t limit = self->config.count ? (uint64_t) self->config.count : UINT64_MAX;
+    int rc = 0;
+    while (rc == 0 && self->stats.received < limit) {
+        zmsg_t *msg;
+        rc = s_next_message (self, &msg);
+        if (rc || !msg)
+            break;
+        int64_t deadline = timeout_ms < 0 ? -1 : zk_now_ms () + timeout_ms;
+        rc = s_send (self, &msg, deadline, out);
+        if (msg)
+            s_send_failed (self, rc, timeout_ms);
+        zmsg_destroy (&msg);
+        if (rc == 0) {
+            rc = s_wait (self, ZMQ_POLLIN, deadline);
+            if (rc == 0) {
+                zk_error ("no reply to message %" PRIu64 " within %g s", self->stats.sent,
+                          s_seconds (timeout_ms));
+                rc = ZK_ETIMEDOUT;
+            }
+            else if (rc > 0)
+                rc = s_take (self, out, deadline);
+        }
+    }
+    return s_hand_over (self, rc, 0, timeout_ms);
+}
+
+//  dealer: send everything (pipelined), then collect the replies.
+static int
+s_run_dealer (zk_cat_t *self, FILE *out)
+{
+    int64_t timeout_ms = self->settings.timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : zk_now_ms () + timeout_ms;
+    int rc = s_send_input (self, &deadline, timeout_ms, out);
+    if (rc == 0) {
+        uint64_t want = self->config.count ? (uint64_t) self->config.count : self->stats.sent;
+        if (self->stats.received < want)
+            rc = s_receive (self, out, want, deadline, timeout_ms, "reply(ies)");
+    }
+    return s_hand_over (self, rc, 0, timeout_ms);
+}
+
+int
+zk_cat_run (zk_cat_t *self, FILE *in, FILE *out)
+{
+    assert (self);
+    assert (!self->ran);
+    self->ran = true;
+    self->in = in;
+    if (in && !self->config.data.count && s_type_sends (self->settings.type)) {
+        self->reader = zk_cat_reader_new (in, self->settings.delimiter, self->settings.max_size);
+        if (!self->reader)
+            return ZK_ENOMEM;
+    }
+    switch (self->settings.type) {
+        case ZMQ_PUSH:
+        case ZMQ_PUB:
+        case ZMQ_PAIR: return s_run_sender (self, out);
+        case ZMQ_REQ: return s_run_requester (self, out);
+        case ZMQ_DEALER: return s_run_dealer (self, out);
+        default: {
+            int64_t timeout = self->settings.timeout_ms;
+            int rc = s_receive (self, out, (uint64_t) self->config.count,
+                                timeout < 0 ? -1 : zk_now_ms () + timeout, timeout, "message(s)");
+            int64_t linger = self->settings.type == ZMQ_REP ? S_REP_LINGER_MS : 0;
+            return s_hand_over (self, rc, linger, linger);
+        }
+    }
+}
+
+static int
+s_one_shot (const zk_cat_config_t *config, FILE *in, FILE *out)
+{
+    if (zk_cat_validate (config, NULL, 0))
+        return ZK_EINVAL;
+    zk_cat_t *self = zk_cat_new (config);
+    if (!self)
+        return ZK_EENDPOINT;
+    int rc = zk_cat_run (self, in, out);
+    zk_cat_destroy (&self);
+    return rc;
+}
+
+int
+zk_cat_send (const zk_cat_config_t *config, FILE *in)
+{
+    return s_one_shot (config, in, NULL);
+}
+
+int
+zk_cat_receive (const zk_cat_config_t *config, FILE *out)
+{
+    return s_one_shot (config, NULL, out);
+}
