@@ -60,6 +60,7 @@ typedef struct {
     int max_args;             //  -1: any number
     int spec_args;            //  the first spec_args positionals must be valid socket specs
     bool allow_no_args;       //  true: running with no arguments is fine
+    const char *exit_status;  //  the "Exit status:" line of --help; NULL: 0 ok, 1 runtime, 2 usage
 } zk_cli_t;
 
 //  Parse argv by the table; sets the log program name and level. On

@@ -69,7 +69,8 @@ zk_cli_print_usage (const zk_cli_t *cli, FILE *out)
              "dealer router pair. Example: 'pull@tcp://*:5557', 'push>tcp://host:5558'.\n");
     if (cli->examples)
         fprintf (out, "\nExamples:\n%s\n", cli->examples);
-    fprintf (out, "\nExit status: 0 ok, 1 runtime failure, 2 usage error.\n");
+    fprintf (out, "\nExit status: %s\n",
+             cli->exit_status ? cli->exit_status : "0 ok, 1 runtime failure, 2 usage error.");
 }
 
 int

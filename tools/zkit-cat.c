@@ -52,9 +52,9 @@ main (int argc, char **argv)
             "each reply, dealer as many replies as it sent; pair with -n N then prints N.\n"
             "--timeout: senders wait that long in all for peers to take the messages (time\n"
             "waiting for stdin does not count); receivers that long for -n messages; req\n"
-            "per reply; dealer for the whole exchange (receivers, req, dealer: no limit).\n"
-            "Exit status: 0 ok, 1 runtime failure or an error reply (zk-status=error),\n"
-            "2 usage error, 3 not delivered / not all received in time.",
+            "per reply; dealer for the whole exchange (receivers, req, dealer: no limit).",
+        .exit_status = "0 ok, 1 runtime failure or an error reply (zk-status=error),\n"
+                       "2 usage error, 3 not delivered / not all received in time.",
         .examples = "  printf 'a\\nb\\n' | zkit-cat 'push>tcp://127.0.0.1:5557'\n"
                     "  zkit-cat 'pull@tcp://127.0.0.1:5558' -n 2 --timeout 10\n"
                     "  echo hello | zkit-cat 'req>tcp://127.0.0.1:5559'\n"
