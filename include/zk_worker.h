@@ -57,6 +57,7 @@ typedef struct {
     uint64_t replied;       //  replies sent (success and error)
     uint64_t sent;          //  messages sent on the output socket
     uint64_t refused;       //  input messages refused (too big, newline in lines mode)
+    uint64_t restarts;      //  lines mode: coprocesses started again after one ended
 } zk_worker_stats_t;
 
 typedef struct _zk_worker_t zk_worker_t;

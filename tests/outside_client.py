@@ -35,8 +35,11 @@ def check(what, ok, detail=""):
 def start(name, *args):
     ready = os.path.join(tmp, name + ".ready")
     log = open(os.path.join(tmp, name + ".log"), "w")
-    proc = subprocess.Popen([os.path.join(BIN, args[0])] + list(args[1:]) + ["--ready-file", ready],
-                            stdout=subprocess.DEVNULL, stderr=log)
+    args = list(args)
+    # Options go before "--": what follows it is zkit-worker's COMMAND.
+    at = args.index("--") if "--" in args else len(args)
+    argv = [os.path.join(BIN, args[0])] + args[1:at] + ["--ready-file", ready] + args[at:]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log)
     procs.append(proc)
     deadline = time.monotonic() + 10
     while not os.path.exists(ready):

@@ -1,0 +1,1709 @@
+/*  zk_worker — a shell command as a service (see include/zk_worker.h).
+
+    One actor thread polls, in one zmq_poll loop, the pipe to its owner,
+    the input and output sockets, and for every job slot its child's
+    pidfd (exit), stdin (write end) and stdout (read end). Children are
+    started with posix_spawnp (we are multithreaded: no fork) in a process
+    group of their own, so a timeout or a stop kills what they started too.
+
+    The slots serve one of two modes:
+    - per message: a slot runs one COMMAND for one request, spawn to exit;
+    - lines: a slot keeps one long-running COMMAND (a coprocess) with a
+      FIFO of up to S_LINES_DEPTH requests written to it as lines.
+
+    A request remembers where its answer goes: its routing envelope (the
+    frames copied back in front of the reply; NULL for one-way inputs) and
+    its zkit envelope frame, echoed back byte-exact on success. Sends never
+    block the loop: what a socket cannot take now waits in an outbox, and
+    the input is not read while an outbox holds anything (back-pressure).  */
+
+#include "zk_classes.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define S_DEFAULT_MAX_OUTPUT ((size_t) 16 << 20)
+#define S_KILL_GRACE_MS      500  //  SIGTERM, then SIGKILL this much later
+#define S_STOP_GRACE_MS      250  //  the same when the worker stops
+#define S_REAP_TICK_MS       50   //  waitid poll period where pidfd_open is missing
+#define S_LINES_DEPTH        32   //  lines written to a coprocess ahead of its answers
+#define S_RESTART_MIN_MS     100  //  coprocess restart back-off
+#define S_RESTART_MAX_MS     5000
+#define S_STABLE_MS          1000   //  a coprocess that lived this long is restarted at once
+#define S_READ_CHUNK         65536  //  bytes per read ()
+#define S_READ_ROUNDS        16     //  reads per slot per loop turn (fairness)
+#define S_IOV_MAX            64     //  frames per writev ()
+#define S_REASON_SIZE        192
+
+typedef struct {
+    char *data;
+    size_t size;
+    size_t capacity;
+} s_buffer_t;
+
+//  One request in flight: where its answer goes.
+typedef struct {
+    zmsg_t *routing;           //  frames put back in front of the reply; NULL: one-way
+    zframe_t *envelope_frame;  //  the request's envelope as received, or NULL
+    zk_envelope_t *envelope;   //  the same, decoded
+    int64_t deadline;          //  ms; 0: none
+} s_request_t;
+
+typedef struct {
+    pid_t pid;        //  0: no process
+    int pidfd;        //  readable at exit; -1: poll waitid instead
+    int in_fd;        //  write end of its stdin; -1 once closed
+    int out_fd;       //  read end of its stdout; -1 once closed
+    int64_t started;  //  ms
+    int64_t kill_at;  //  SIGKILL due (after a SIGTERM); 0: none
+    int status;       //  wait status, once reaped
+} s_process_t;
+
+typedef struct {
+    s_process_t proc;
+    bool busy;                    //  per message: running a request
+    bool dying;                   //  killed or broken: its requests are answered,
+                                  //  waiting for its exit
+    char failure[S_REASON_SIZE];  //  per message: why we killed it
+    s_request_t request;          //  per message
+    zmsg_t *input;                //  per message: body frames still to write
+    size_t input_offset;          //  bytes of input's first frame written
+    s_buffer_t output;            //  stdout so far (lines: the partial line)
+    //  Lines mode
+    s_request_t queue[S_LINES_DEPTH];  //  ring: requests awaiting their line
+    size_t head, count;
+    s_buffer_t lines;      //  bytes still to write to stdin
+    size_t lines_written;  //  of lines.data
+    int64_t restart_at;    //  ms; when pid == 0
+    int restart_delay;     //  ms, the back-off
+} s_slot_t;
+
+typedef enum {
+    S_REF_PIPE,
+    S_REF_INPUT,
+    S_REF_OUTPUT,
+    S_REF_PIDFD,
+    S_REF_STDIN,
+    S_REF_STDOUT
+} s_ref_kind_t;
+
+typedef struct {
+    s_ref_kind_t kind;
+    s_slot_t *slot;
+} s_ref_t;
+
+//  The configuration, deep-copied: the actor and the owner share it.
+typedef struct {
+    zk_worker_config_t config;
+    char *input, *output;
+    char **argv;
+    char **subscribe;
+} s_setup_t;
+
+typedef struct {
+    zsock_t *pipe;
+    const zk_worker_config_t *config;
+    const char *command;  //  argv[0], for logs
+    size_t max_output;
+    int input_type;  //  as the user wrote it (rep, router ...)
+    int output_type;
+    zsock_t *input, *output;
+    zk_spec_t *input_spec, *output_spec;
+    zlist_t *input_outbox, *output_outbox;  //  zmsg_t * the socket could not take yet
+    s_slot_t *slots;
+    int slot_count;
+    zmq_pollitem_t *items;
+    s_ref_t *refs;
+    bool paused;
+    bool terminated;
+    int64_t next_stats;
+    zk_worker_stats_t stats;
+    uint64_t dropped;  //  replies a socket refused at send (peer gone, stop)
+} s_worker_t;
+
+struct _zk_worker_t {
+    zactor_t *actor;
+    s_setup_t *setup;
+};
+
+static const int s_input_types[] = {ZMQ_PULL, ZMQ_SUB, ZMQ_REP, ZMQ_DEALER, ZMQ_ROUTER, -1};
+static const int s_output_types[] = {ZMQ_PUSH, ZMQ_PUB, ZMQ_DEALER, -1};
+
+// ---------------------------------------------------------------- small helpers
+
+static int
+s_buffer_reserve (s_buffer_t *buffer, size_t extra)
+{
+    if (buffer->capacity - buffer->size >= extra)
+        return 0;
+    size_t capacity = buffer->capacity ? buffer->capacity : 4096;
+    while (capacity - buffer->size < extra) {
+        if (capacity > SIZE_MAX / 2)
+            return ZK_ENOMEM;
+        capacity *= 2;
+    }
+    char *data = realloc (buffer->data, capacity);
+    if (!data)
+        return ZK_ENOMEM;
+    buffer->data = data;
+    buffer->capacity = capacity;
+    return 0;
+}
+
+static int
+s_buffer_append (s_buffer_t *buffer, const void *data, size_t size)
+{
+    if (size == 0)
+        return 0;
+    if (s_buffer_reserve (buffer, size))
+        return ZK_ENOMEM;
+    memcpy (buffer->data + buffer->size, data, size);
+    buffer->size += size;
+    return 0;
+}
+
+//  Drop the first size bytes.
+static void
+s_buffer_consume (s_buffer_t *buffer, size_t size)
+{
+    assert (size <= buffer->size);
+    memmove (buffer->data, buffer->data + size, buffer->size - size);
+    buffer->size -= size;
+}
+
+static void
+s_buffer_free (s_buffer_t *buffer)
+{
+    free (buffer->data);
+    memset (buffer, 0, sizeof *buffer);
+}
+
+//  "exit status 3", "killed by signal 9"; "" for a clean exit.
+static void
+s_status_reason (int status, char *buf, size_t size)
+{
+    if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
+        snprintf (buf, size, "%s", "");
+    else if (WIFEXITED (status))
+        snprintf (buf, size, "exit status %d", WEXITSTATUS (status));
+    else if (WIFSIGNALED (status))
+        snprintf (buf, size, "killed by signal %d", WTERMSIG (status));
+    else
+        snprintf (buf, size, "wait status %d", status);
+}
+
+//  A write into a closed pipe leaves SIGPIPE pending on this thread (it is
+//  blocked here); take it off so it cannot fire if the mask ever changes.
+static void
+s_clear_sigpipe (void)
+{
+    sigset_t set;
+    sigemptyset (&set);
+    sigaddset (&set, SIGPIPE);
+    struct timespec zero = {0, 0};
+    for (int tries = 0; tries < 4 && sigtimedwait (&set, NULL, &zero) > 0; tries++)
+        ;
+}
+
+//  After a failed write to a child's stdin: 0 to try again (EINTR), 1 when
+//  the pipe is full, -1 when it is broken (the child closed it or died).
+static int
+s_write_failed (void)
+{
+    if (errno == EINTR)
+        return 0;
+    if (errno == EAGAIN || errno == EWOULDBLOCK)
+        return 1;
+    if (errno == EPIPE)
+        s_clear_sigpipe ();
+    return -1;
+}
+
+static void
+s_close_fd (int *fd)
+{
+    if (*fd >= 0)
+        close (*fd);
+    *fd = -1;
+}
+
+//  A pipe with both ends close-on-exec and above stdio: when this process
+//  runs with fd 0 or 1 closed, pipe2 could hand those out, and dup2 onto
+//  the same number would not clear close-on-exec in the child.
+static int
+s_pipe (int fds[2])
+{
+    if (pipe2 (fds, O_CLOEXEC) != 0)
+        return ZK_EIO;
+    for (int end = 0; end < 2; end++)
+        if (fds[end] < 3) {
+            int moved = fcntl (fds[end], F_DUPFD_CLOEXEC, 3);
+            close (fds[end]);
+            fds[end] = moved;
+        }
+    if (fds[0] < 0 || fds[1] < 0) {
+        s_close_fd (&fds[0]);
+        s_close_fd (&fds[1]);
+        return ZK_EIO;
+    }
+    return 0;
+}
+
+static void
+s_set_nonblocking (int fd)
+{
+    int flags = fcntl (fd, F_GETFL);
+    if (flags >= 0)
+        fcntl (fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+// ---------------------------------------------------------------- processes
+
+/*  Start argv with its stdin and stdout on fresh pipes (our ends
+    non-blocking), stderr inherited, in a new process group, with an empty
+    signal mask and default SIGPIPE/SIGINT/SIGTERM whatever this process
+    does with them. posix_spawnp returns exec failures (ENOENT ...) itself.
+    0, or ZK_ECOMMAND / ZK_EIO with the reason written.                    */
+static int
+s_process_start (s_process_t *proc, char *const *argv, char *reason, size_t reason_size)
+{
+    memset (proc, 0, sizeof *proc);
+    proc->pidfd = proc->in_fd = proc->out_fd = -1;
+    int in_pipe[2], out_pipe[2];
+    if (s_pipe (in_pipe)) {
+        snprintf (reason, reason_size, "cannot make a pipe: %s", strerror (errno));
+        return ZK_EIO;
+    }
+    if (s_pipe (out_pipe)) {
+        snprintf (reason, reason_size, "cannot make a pipe: %s", strerror (errno));
+        close (in_pipe[0]);
+        close (in_pipe[1]);
+        return ZK_EIO;
+    }
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    posix_spawn_file_actions_adddup2 (&actions, in_pipe[0], 0);
+    posix_spawn_file_actions_adddup2 (&actions, out_pipe[1], 1);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init (&attr);
+    sigset_t none, defaults;
+    sigemptyset (&none);
+    sigemptyset (&defaults);
+    sigaddset (&defaults, SIGPIPE);
+    sigaddset (&defaults, SIGINT);
+    sigaddset (&defaults, SIGTERM);
+    posix_spawnattr_setsigmask (&attr, &none);
+    posix_spawnattr_setsigdefault (&attr, &defaults);
+    posix_spawnattr_setpgroup (&attr, 0);
+    posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+                                         | POSIX_SPAWN_SETPGROUP);
+    pid_t pid;
+    int error = posix_spawnp (&pid, argv[0], &actions, &attr, argv, environ);
+    posix_spawn_file_actions_destroy (&actions);
+    posix_spawnattr_destroy (&attr);
+    close (in_pipe[0]);
+    close (out_pipe[1]);
+    if (error) {
+        snprintf (reason, reason_size, "cannot run %s: %s", argv[0], strerror (error));
+        close (in_pipe[1]);
+        close (out_pipe[0]);
+        return ZK_ECOMMAND;
+    }
+    proc->pid = pid;
+    proc->in_fd = in_pipe[1];
+    proc->out_fd = out_pipe[0];
+    s_set_nonblocking (proc->in_fd);
+    s_set_nonblocking (proc->out_fd);
+    proc->pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+    proc->started = zk_now_ms ();
+    return 0;
+}
+
+//  Signal the process group now (grace_ms < 0: sig only), or SIGTERM now
+//  and SIGKILL grace_ms later (the loop's timers send it).
+static void
+s_process_kill (s_process_t *proc, int grace_ms)
+{
+    if (proc->pid <= 0)
+        return;
+    if (grace_ms == 0) {
+        kill (-proc->pid, SIGKILL);
+        proc->kill_at = 0;
+        return;
+    }
+    kill (-proc->pid, SIGTERM);
+    if (!proc->kill_at)
+        proc->kill_at = zk_now_ms () + grace_ms;
+}
+
+//  True once the leader has exited; it is not reaped yet, so its pid (and
+//  with it the process group id) cannot be reused while we look.
+static bool
+s_process_exited (s_process_t *proc)
+{
+    if (proc->pid <= 0)
+        return false;
+    siginfo_t info;
+    memset (&info, 0, sizeof info);
+    if (waitid (P_PID, (id_t) proc->pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0)
+        return errno == ECHILD;  //  someone else reaped it: gone all the same
+    return info.si_pid == proc->pid;
+}
+
+//  The leader has exited: kill what it left in its group, reap it, close
+//  the pipes. The wait status is in proc->status.
+static void
+s_process_reap (s_process_t *proc)
+{
+    kill (-proc->pid, SIGKILL);  //  before the reap: the group id is still ours
+    int status = 0;
+    while (waitpid (proc->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    proc->status = status;
+    proc->pid = 0;
+    proc->kill_at = 0;
+    s_close_fd (&proc->pidfd);
+    s_close_fd (&proc->in_fd);
+    s_close_fd (&proc->out_fd);
+}
+
+/*  Read what the pipe holds into buffer, keeping at most limit + 1 bytes
+    in all (one more than allowed tells an overflow), rounds reads at most.
+    Returns 0 when the pipe is empty for now, 1 at end of file, 2 when the
+    rounds ran out (more may wait), ZK_ETOOBIG once buffer holds more than
+    limit, ZK_EIO on a read error.                                         */
+static int
+s_read_pipe (int fd, s_buffer_t *buffer, size_t limit, int rounds)
+{
+    for (int round = 0; round < rounds; round++) {
+        size_t room = limit + 1 - buffer->size;
+        if (room > S_READ_CHUNK)
+            room = S_READ_CHUNK;
+        if (s_buffer_reserve (buffer, room))
+            return ZK_EIO;
+        ssize_t got = read (fd, buffer->data + buffer->size, room);
+        if (got > 0) {
+            buffer->size += (size_t) got;
+            if (buffer->size > limit)
+                return ZK_ETOOBIG;
+        }
+        else if (got == 0)
+            return 1;
+        else if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        else if (errno != EINTR)
+            return ZK_EIO;
+    }
+    return 2;
+}
+
+// ---------------------------------------------------------------- requests and answers
+
+static void
+s_request_clear (s_request_t *request)
+{
+    zmsg_destroy (&request->routing);
+    zframe_destroy (&request->envelope_frame);
+    zk_envelope_destroy (&request->envelope);
+    request->deadline = 0;
+}
+
+static int
+s_mark_error (zk_envelope_t *envelope, const char *reason)
+{
+    int rc = zk_envelope_set_header (envelope, "zk-status", "error");
+    if (rc == 0)
+        rc = zk_envelope_set_header (envelope, "zk-error", reason);
+    return rc;
+}
+
+//  The envelope frame of an error reply: the request's own envelope (if
+//  any) with zk-status=error and zk-error=REASON; when it has no room for
+//  them, a fresh one with the same id and trace. NULL: out of memory.
+static zframe_t *
+s_error_envelope (const zk_envelope_t *original, const char *reason)
+{
+    zframe_t *frame = NULL;
+    zk_envelope_t *envelope = original ? zk_envelope_dup (original) : zk_envelope_new ();
+    if (envelope && s_mark_error (envelope, reason) == 0)
+        zk_envelope_encode (envelope, &frame);
+    zk_envelope_destroy (&envelope);
+    if (!frame && original) {
+        envelope = zk_envelope_new ();
+        if (envelope) {
+            zk_envelope_set_id (envelope, zk_envelope_id (original));
+            zk_envelope_set_trace (envelope, zk_envelope_trace (original));
+            zk_envelope_set_attempt (envelope, zk_envelope_attempt (original));
+            if (s_mark_error (envelope, reason) == 0)
+                zk_envelope_encode (envelope, &frame);
+            zk_envelope_destroy (&envelope);
+        }
+    }
+    return frame;
+}
+
+//  Send msg without blocking. 0: sent or dropped for good (counted);
+//  ZK_ETIMEDOUT: the socket cannot take it now, msg kept.
+static int
+s_send_now (s_worker_t *self, zsock_t *sock, zmsg_t **msg_p)
+{
+    zmsg_t *msg = *msg_p;
+    size_t count = zmsg_size (msg);
+    size_t index = 0;
+    for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg), index++) {
+        int flags = ZFRAME_REUSE | ZFRAME_DONTWAIT | (index + 1 < count ? ZFRAME_MORE : 0);
+        if (zframe_send (&frame, sock, flags) == 0)
+            continue;
+        if (index == 0 && errno == EAGAIN)
+            return ZK_ETIMEDOUT;
+        //  Once the first frame is in, libzmq takes the rest: only a vanished
+        //  peer (or a closing socket) lands here.
+        self->dropped++;
+        zk_warn_limited ("cannot send a reply: %s", zmq_strerror (errno));
+        break;
+    }
+    zmsg_destroy (msg_p);
+    return 0;
+}
+
+static void
+s_deliver (s_worker_t *self, zsock_t *sock, zlist_t *outbox, zmsg_t **msg_p)
+{
+    if (zlist_size (outbox) == 0 && s_send_now (self, sock, msg_p) == 0)
+        return;
+    zlist_append (outbox, *msg_p);
+    *msg_p = NULL;
+}
+
+//  Send what the outbox holds, oldest first, until the socket is full.
+static void
+s_flush (s_worker_t *self, zsock_t *sock, zlist_t *outbox)
+{
+    for (zmsg_t *msg = zlist_first (outbox); msg; msg = zlist_first (outbox)) {
+        if (s_send_now (self, sock, &msg) != 0)
+            return;
+        zlist_pop (outbox);
+    }
+}
+
+/*  Answer a request. failure NULL: success, data is COMMAND's stdout:
+    the reply [routing][request envelope][data], or on an output socket
+    [envelope][data] ([data] alone on pub, where the first frame is the
+    topic). failure set: a requester gets [routing][error envelope][data];
+    one-way, the failure is only logged (rate-limited). The caller counts
+    succeeded/failed; the request is cleared.                              */
+static void
+s_answer (s_worker_t *self, s_request_t *request, const char *failure, const void *data,
+          size_t size)
+{
+    if (request->routing) {
+        zmsg_t *reply = request->routing;
+        request->routing = NULL;
+        zframe_t *envelope = NULL;
+        if (failure)
+            envelope = s_error_envelope (request->envelope, failure);
+        else if (request->envelope_frame) {
+            envelope = request->envelope_frame;
+            request->envelope_frame = NULL;
+        }
+        if (envelope)
+            zmsg_append (reply, &envelope);
+        zmsg_addmem (reply, data, size);
+        self->stats.replied++;
+        s_deliver (self, self->input, self->input_outbox, &reply);
+    }
+    else if (failure)
+        zk_warn_limited ("%s failed: %s", self->command, failure);
+    else if (self->output) {
+        zmsg_t *msg = zmsg_new ();
+        if (request->envelope_frame && self->output_type != ZMQ_PUB) {
+            zmsg_append (msg, &request->envelope_frame);
+        }
+        zmsg_addmem (msg, data, size);
+        self->stats.sent++;
+        s_deliver (self, self->output, self->output_outbox, &msg);
+    }
+    s_request_clear (request);
+}
+
+static void
+s_fail (s_worker_t *self, s_request_t *request, const char *reason, const void *data, size_t size)
+{
+    self->stats.failed++;
+    s_answer (self, request, reason, data, size);
+}
+
+//  A message we will not run: counted, logged, and a requester is told why.
+static void
+s_refuse (s_worker_t *self, s_request_t *request, const char *reason)
+{
+    self->stats.refused++;
+    zk_warn_limited ("refused a message: %s", reason);
+    if (request->routing)
+        s_answer (self, request, reason, "", 0);
+    s_request_clear (request);
+}
+
+// ---------------------------------------------------------------- per-message mode
+
+static void
+s_job_clear (s_slot_t *slot)
+{
+    s_request_clear (&slot->request);
+    zmsg_destroy (&slot->input);
+    slot->input_offset = 0;
+    slot->output.size = 0;
+    if (slot->output.capacity > (size_t) 1 << 20)
+        s_buffer_free (&slot->output);
+    slot->failure[0] = 0;
+    slot->busy = false;
+    slot->dying = false;
+}
+
+//  Give up on a running command: remember why, stop feeding and reading
+//  it (it gets EPIPE / SIGPIPE), SIGTERM its group (SIGKILL follows).
+static void
+s_job_kill (s_slot_t *slot, const char *reason)
+{
+    if (!slot->failure[0])
+        snprintf (slot->failure, sizeof slot->failure, "%s", reason);
+    zmsg_destroy (&slot->input);
+    s_close_fd (&slot->proc.in_fd);
+    s_close_fd (&slot->proc.out_fd);
+    s_process_kill (&slot->proc, S_KILL_GRACE_MS);
+}
+
+//  Write as much of the body as the pipe takes. A command that does not
+//  read its stdin (echo hi) closes the pipe: the rest is dropped, no error.
+static void
+s_job_write (s_slot_t *slot)
+{
+    while (slot->input && zmsg_size (slot->input) > 0) {
+        struct iovec iov[S_IOV_MAX];
+        int count = 0;
+        for (zframe_t *frame = zmsg_first (slot->input); frame && count < S_IOV_MAX;
+             frame = zmsg_next (slot->input)) {
+            size_t skip = count == 0 ? slot->input_offset : 0;
+            iov[count].iov_base = zframe_data (frame) + skip;
+            iov[count].iov_len = zframe_size (frame) - skip;
+            count++;
+        }
+        ssize_t written = writev (slot->proc.in_fd, iov, count);
+        if (written < 0) {
+            int failure = s_write_failed ();
+            if (failure == 0)
+                continue;
+            if (failure > 0)
+                return;
+            zmsg_destroy (&slot->input);
+            break;
+        }
+        size_t done = (size_t) written;
+        while (zmsg_size (slot->input) > 0) {
+            zframe_t *frame = zmsg_first (slot->input);
+            size_t left = zframe_size (frame) - slot->input_offset;
+            if (done < left) {
+                slot->input_offset += done;
+                break;
+            }
+            done -= left;
+            slot->input_offset = 0;
+            zmsg_remove (slot->input, frame);
+            zframe_destroy (&frame);
+        }
+    }
+    //  All written (or abandoned): end of file for the command.
+    zmsg_destroy (&slot->input);
+    s_close_fd (&slot->proc.in_fd);
+}
+
+//  Read the command's stdout (rounds reads at most); more than max_output
+//  fails the command. Returns as s_read_pipe.
+static int
+s_job_read (s_worker_t *self, s_slot_t *slot, int rounds)
+{
+    int rc = s_read_pipe (slot->proc.out_fd, &slot->output, self->max_output, rounds);
+    if (rc == ZK_ETOOBIG) {
+        slot->output.size = self->max_output;
+        char reason[S_REASON_SIZE];
+        snprintf (reason, sizeof reason, "output larger than %zu bytes", self->max_output);
+        s_job_kill (slot, reason);
+    }
+    else if (rc == 1 || rc == ZK_EIO)
+        s_close_fd (&slot->proc.out_fd);
+    return rc;
+}
+
+static void
+s_job_start (s_worker_t *self, s_slot_t *slot, s_request_t *request, zmsg_t **body_p)
+{
+    char reason[S_REASON_SIZE];
+    if (s_process_start (&slot->proc, (char *const *) self->config->argv, reason, sizeof reason)) {
+        zk_warn_limited ("%s", reason);
+        zmsg_destroy (body_p);
+        s_fail (self, request, reason, "", 0);
+        return;
+    }
+    slot->busy = true;
+    slot->request = *request;
+    memset (request, 0, sizeof *request);
+    if (self->config->timeout_ms > 0)
+        slot->request.deadline = zk_now_ms () + self->config->timeout_ms;
+    slot->input = *body_p;
+    *body_p = NULL;
+    slot->input_offset = 0;
+    slot->output.size = 0;
+    s_job_write (slot);
+}
+
+//  The command has exited: what it wrote is all in the pipe. Kill what it
+//  left running in its group (its pid is not reaped yet, so the group id
+//  is still ours), drain the pipe (bounded by max_output), reap, answer.
+static void
+s_job_exited (s_worker_t *self, s_slot_t *slot)
+{
+    kill (-slot->proc.pid, SIGKILL);
+    if (slot->proc.out_fd >= 0 && !slot->failure[0])
+        s_job_read (self, slot, INT_MAX);
+    s_process_reap (&slot->proc);
+    char reason[S_REASON_SIZE];
+    if (slot->failure[0])
+        snprintf (reason, sizeof reason, "%s", slot->failure);
+    else
+        s_status_reason (slot->proc.status, reason, sizeof reason);
+    if (reason[0])
+        s_fail (self, &slot->request, reason, slot->output.data, slot->output.size);
+    else {
+        self->stats.succeeded++;
+        s_answer (self, &slot->request, NULL, slot->output.data, slot->output.size);
+    }
+    s_job_clear (slot);
+}
+
+// ---------------------------------------------------------------- lines mode
+
+static s_request_t *
+s_lines_head (s_slot_t *slot)
+{
+    return slot->count ? &slot->queue[slot->head] : NULL;
+}
+
+static void
+s_lines_pop (s_slot_t *slot)
+{
+    slot->head = (slot->head + 1) % S_LINES_DEPTH;
+    slot->count--;
+}
+
+//  Fail every request the coprocess holds: the first with first_reason,
+//  the others with rest_reason (NULL: the same).
+static void
+s_lines_fail_all (s_worker_t *self, s_slot_t *slot, const char *first_reason,
+                  const char *rest_reason)
+{
+    bool first = true;
+    for (s_request_t *request = s_lines_head (slot); request; request = s_lines_head (slot)) {
+        s_fail (self, request, first || !rest_reason ? first_reason : rest_reason, "", 0);
+        s_lines_pop (slot);
+        first = false;
+    }
+}
+
+static int
+s_coproc_start (s_worker_t *self, s_slot_t *slot, char *reason, size_t reason_size)
+{
+    slot->dying = false;
+    slot->head = slot->count = 0;
+    slot->lines.size = slot->lines_written = 0;
+    slot->output.size = 0;
+    slot->restart_at = 0;
+    return s_process_start (&slot->proc, (char *const *) self->config->argv, reason, reason_size);
+}
+
+//  After a coprocess is gone (or could not start): start again, at once if
+//  it had lived a while, else after a back-off doubling up to 5 s, so a
+//  command that dies at once does not spin.
+static void
+s_coproc_schedule (s_worker_t *self, s_slot_t *slot, int64_t uptime, const char *why)
+{
+    if (uptime >= S_STABLE_MS)
+        slot->restart_delay = 0;
+    else if (slot->restart_delay < S_RESTART_MIN_MS)
+        slot->restart_delay = S_RESTART_MIN_MS;
+    else if (slot->restart_delay < S_RESTART_MAX_MS)
+        slot->restart_delay =
+            slot->restart_delay * 2 > S_RESTART_MAX_MS ? S_RESTART_MAX_MS : slot->restart_delay * 2;
+    slot->restart_at = zk_now_ms () + slot->restart_delay;
+    zk_warn_limited ("%s (job %d): %s; restarting in %d ms", self->command,
+                     (int) (slot - self->slots), why, slot->restart_delay);
+}
+
+//  Give up on a coprocess that misbehaves (timeout, over-long line, closed
+//  pipe): answer its requests now, then let it die; the exit restarts it.
+static void
+s_coproc_kill (s_worker_t *self, s_slot_t *slot, const char *first_reason, const char *rest_reason)
+{
+    s_lines_fail_all (self, slot, first_reason, rest_reason);
+    slot->dying = true;
+    s_close_fd (&slot->proc.in_fd);
+    s_close_fd (&slot->proc.out_fd);
+    s_process_kill (&slot->proc, S_KILL_GRACE_MS);
+}
+
+//  The coprocess closed a pipe: it is exiting, or broken. Take no more
+//  requests; the exit answers those it holds with its real status, and if
+//  it lingers it is killed after the grace (no SIGTERM now: that would
+//  hide the status of a coprocess already on its way out).
+static void
+s_coproc_broken (s_slot_t *slot)
+{
+    slot->dying = true;
+    s_close_fd (&slot->proc.in_fd);
+    s_close_fd (&slot->proc.out_fd);
+    if (!slot->proc.kill_at)
+        slot->proc.kill_at = zk_now_ms () + S_KILL_GRACE_MS;
+}
+
+static void
+s_lines_write (s_slot_t *slot)
+{
+    while (slot->lines_written < slot->lines.size) {
+        ssize_t written = write (slot->proc.in_fd, slot->lines.data + slot->lines_written,
+                                 slot->lines.size - slot->lines_written);
+        if (written >= 0) {
+            slot->lines_written += (size_t) written;
+            continue;
+        }
+        int failure = s_write_failed ();
+        if (failure == 0)
+            continue;
+        if (failure > 0)
+            break;
+        s_coproc_broken (slot);
+        return;
+    }
+    if (slot->lines_written == slot->lines.size)
+        slot->lines.size = slot->lines_written = 0;
+    else if (slot->lines_written > S_READ_CHUNK) {
+        s_buffer_consume (&slot->lines, slot->lines_written);
+        slot->lines_written = 0;
+    }
+}
+
+//  A line from the coprocess answers its oldest request.
+static void
+s_lines_answer (s_worker_t *self, s_slot_t *slot, const char *line, size_t size)
+{
+    s_request_t *request = s_lines_head (slot);
+    if (!request) {
+        zk_warn_limited ("%s printed a line with no request waiting; dropped", self->command);
+        return;
+    }
+    self->stats.succeeded++;
+    s_answer (self, request, NULL, line, size);
+    s_lines_pop (slot);
+}
+
+//  Read chunk by chunk, answering every complete line; a line longer than
+//  max_output kills the coprocess (it cannot be resynchronised).
+static void
+s_lines_read (s_worker_t *self, s_slot_t *slot, int rounds)
+{
+    for (int round = 0; round < rounds; round++) {
+        size_t scanned = slot->output.size;
+        int rc = s_read_pipe (slot->proc.out_fd, &slot->output, SIZE_MAX - 1, 1);
+        if (rc == 0)
+            return;
+        if (rc != 2) {
+            s_coproc_broken (slot);
+            return;
+        }
+        size_t start = 0;
+        const char *newline;
+        while (
+            (newline = memchr (slot->output.data + scanned, '\n', slot->output.size - scanned))) {
+            size_t end = (size_t) (newline - slot->output.data);
+            if (end - start > self->max_output)
+                break;
+            s_lines_answer (self, slot, slot->output.data + start, end - start);
+            start = scanned = end + 1;
+        }
+        s_buffer_consume (&slot->output, start);
+        if (slot->output.size > self->max_output) {
+            char reason[S_REASON_SIZE];
+            snprintf (reason, sizeof reason, "line longer than %zu bytes", self->max_output);
+            s_coproc_kill (self, slot, reason, "coprocess restarted after an over-long line");
+            return;
+        }
+    }
+}
+
+static void
+s_coproc_exited (s_worker_t *self, s_slot_t *slot)
+{
+    //  Lines printed just before the exit still answer their requests.
+    kill (-slot->proc.pid, SIGKILL);
+    if (!slot->dying && slot->proc.out_fd >= 0)
+        s_lines_read (self, slot, INT_MAX);
+    int64_t uptime = zk_now_ms () - slot->proc.started;
+    s_process_reap (&slot->proc);
+    char reason[S_REASON_SIZE];
+    s_status_reason (slot->proc.status, reason, sizeof reason);
+    if (!reason[0])
+        snprintf (reason, sizeof reason, "coprocess exited");
+    s_lines_fail_all (self, slot, reason, NULL);
+    slot->dying = false;
+    slot->lines.size = slot->lines_written = 0;
+    slot->output.size = 0;
+    s_coproc_schedule (self, slot, uptime, reason);
+}
+
+static void
+s_coproc_restart (s_worker_t *self, s_slot_t *slot)
+{
+    char reason[S_REASON_SIZE];
+    if (s_coproc_start (self, slot, reason, sizeof reason))
+        s_coproc_schedule (self, slot, 0, reason);
+    else
+        self->stats.restarts++;
+}
+
+//  The coprocess with room that holds the fewest requests, or NULL.
+static s_slot_t *
+s_lines_pick (s_worker_t *self)
+{
+    s_slot_t *best = NULL;
+    for (int index = 0; index < self->slot_count; index++) {
+        s_slot_t *slot = &self->slots[index];
+        if (slot->proc.pid > 0 && !slot->dying && slot->count < S_LINES_DEPTH
+            && (!best || slot->count < best->count))
+            best = slot;
+    }
+    return best;
+}
+
+static void
+s_lines_submit (s_worker_t *self, s_slot_t *slot, s_request_t *request, zmsg_t **body_p)
+{
+    zmsg_t *body = *body_p;
+    bool ends_with_newline = false;
+    int rc = 0;
+    for (zframe_t *frame = zmsg_first (body); frame && rc == 0; frame = zmsg_next (body)) {
+        rc = s_buffer_append (&slot->lines, zframe_data (frame), zframe_size (frame));
+        if (zframe_size (frame))
+            ends_with_newline = zframe_data (frame)[zframe_size (frame) - 1] == '\n';
+    }
+    if (rc == 0 && !ends_with_newline)
+        rc = s_buffer_append (&slot->lines, "\n", 1);
+    zmsg_destroy (body_p);
+    if (rc) {
+        s_fail (self, request, "out of memory", "", 0);
+        return;
+    }
+    s_request_t *queued = &slot->queue[(slot->head + slot->count) % S_LINES_DEPTH];
+    *queued = *request;
+    memset (request, 0, sizeof *request);
+    if (self->config->timeout_ms > 0)
+        queued->deadline = zk_now_ms () + self->config->timeout_ms;
+    slot->count++;
+    s_lines_write (slot);
+}
+
+//  A message in lines mode is one line: a newline inside it (one at its
+//  very end is allowed) would desynchronise requests and answers.
+static bool
+s_has_inner_newline (zmsg_t *body)
+{
+    size_t total = zmsg_content_size (body), seen = 0;
+    for (zframe_t *frame = zmsg_first (body); frame; frame = zmsg_next (body)) {
+        const byte *data = zframe_data (frame);
+        size_t size = zframe_size (frame);
+        const byte *newline = memchr (data, '\n', size);
+        if (newline && seen + (size_t) (newline - data) + 1 < total)
+            return true;
+        seen += size;
+    }
+    return false;
+}
+
+// ---------------------------------------------------------------- the input
+
+static s_slot_t *
+s_free_slot (s_worker_t *self)
+{
+    if (self->config->lines)
+        return s_lines_pick (self);
+    for (int index = 0; index < self->slot_count; index++)
+        if (!self->slots[index].busy)
+            return &self->slots[index];
+    return NULL;
+}
+
+static bool
+s_accepting (s_worker_t *self)
+{
+    if (self->paused || zlist_size (self->input_outbox) > 0
+        || (self->output && zlist_size (self->output_outbox) > 0))
+        return false;
+    return s_free_slot (self) != NULL;
+}
+
+//  Move the frames through the first empty one from msg into a new
+//  routing message. NULL (msg untouched) if msg has no empty frame.
+static zmsg_t *
+s_split_routing (zmsg_t *msg)
+{
+    bool found = false;
+    for (zframe_t *frame = zmsg_first (msg); frame && !found; frame = zmsg_next (msg))
+        found = zframe_size (frame) == 0;
+    if (!found)
+        return NULL;
+    zmsg_t *routing = zmsg_new ();
+    while (true) {
+        zframe_t *frame = zmsg_pop (msg);
+        bool last = zframe_size (frame) == 0;
+        zmsg_append (routing, &frame);
+        if (last)
+            return routing;
+    }
+}
+
+//  The envelope, if the body carries one: the first frame, or on a sub
+//  input the frame after the topic. 0 (envelope or not), or the decode error.
+static int
+s_take_envelope (s_worker_t *self, zmsg_t *body, s_request_t *request)
+{
+    zframe_t *frame = zmsg_first (body);
+    if (frame && !zk_envelope_is_envelope (zframe_data (frame), zframe_size (frame))
+        && self->input_type == ZMQ_SUB)
+        frame = zmsg_next (body);
+    if (!frame || !zk_envelope_is_envelope (zframe_data (frame), zframe_size (frame)))
+        return 0;
+    int rc = zk_envelope_decode (zframe_data (frame), zframe_size (frame), &request->envelope);
+    if (rc)
+        return rc;
+    zmsg_remove (body, frame);
+    request->envelope_frame = frame;
+    return 0;
+}
+
+/*  Take one message from the input and start it. rep and router inputs:
+    the routing envelope is the frames through the first empty frame (a
+    router falls back to the first frame alone; a rep message without one
+    is malformed and dropped, as a REP socket would). dealer: through the
+    first empty frame, or nothing. The rest is the body.                  */
+static void
+s_take_message (s_worker_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->input);
+    if (!msg)
+        return;
+    self->stats.received++;
+    size_t size = zmsg_content_size (msg);
+    s_request_t request = {0};
+    bool replies = self->input_type == ZMQ_REP || self->input_type == ZMQ_ROUTER
+                   || (self->input_type == ZMQ_DEALER && !self->output);
+    if (self->input_type == ZMQ_REP || self->input_type == ZMQ_ROUTER
+        || self->input_type == ZMQ_DEALER) {
+        request.routing = s_split_routing (msg);
+        if (!request.routing && self->input_type == ZMQ_ROUTER) {
+            request.routing = zmsg_new ();
+            zframe_t *identity = zmsg_pop (msg);
+            zmsg_append (request.routing, &identity);
+        }
+        else if (!request.routing && self->input_type == ZMQ_DEALER)
+            request.routing = zmsg_new ();
+        else if (!request.routing) {
+            self->stats.refused++;
+            zk_warn_limited ("refused a message: no empty delimiter frame (not from a REQ peer)");
+            zmsg_destroy (&msg);
+            return;
+        }
+        if (!replies)
+            zmsg_destroy (&request.routing);
+    }
+    char reason[S_REASON_SIZE];
+    if (self->config->max_size && size > self->config->max_size) {
+        snprintf (reason, sizeof reason, "message too large (%zu bytes, limit %zu)", size,
+                  self->config->max_size);
+        zmsg_destroy (&msg);
+        s_refuse (self, &request, reason);
+        return;
+    }
+    int rc = s_take_envelope (self, msg, &request);
+    if (rc) {
+        snprintf (reason, sizeof reason, "malformed envelope: %s", zk_strerror (rc));
+        zmsg_destroy (&msg);
+        s_refuse (self, &request, reason);
+        return;
+    }
+    if (self->config->lines && s_has_inner_newline (msg)) {
+        zmsg_destroy (&msg);
+        s_refuse (self, &request, "message contains a newline (lines mode)");
+        return;
+    }
+    s_slot_t *slot = s_free_slot (self);
+    assert (slot);  //  only called while s_accepting
+    if (self->config->lines)
+        s_lines_submit (self, slot, &request, &msg);
+    else
+        s_job_start (self, slot, &request, &msg);
+}
+
+// ---------------------------------------------------------------- timers, stats, pipe
+
+static int
+s_running (s_worker_t *self)
+{
+    int running = 0;
+    for (int index = 0; index < self->slot_count; index++)
+        running += self->config->lines ? (int) self->slots[index].count : self->slots[index].busy;
+    return running;
+}
+
+static void
+s_add_stats (s_worker_t *self, zmsg_t *msg)
+{
+    zk_engine_add_counter (msg, "received", self->stats.received);
+    zk_engine_add_counter (msg, "succeeded", self->stats.succeeded);
+    zk_engine_add_counter (msg, "failed", self->stats.failed);
+    zk_engine_add_counter (msg, "timed_out", self->stats.timed_out);
+    zk_engine_add_counter (msg, "replied", self->stats.replied);
+    zk_engine_add_counter (msg, "sent", self->stats.sent);
+    zk_engine_add_counter (msg, "refused", self->stats.refused);
+    zk_engine_add_counter (msg, "restarts", self->stats.restarts);
+    zk_engine_add_counter (msg, "dropped", self->dropped);
+    zk_engine_add_counter (msg, "running", (uint64_t) s_running (self));
+}
+
+static void
+s_report_stats (s_worker_t *self)
+{
+    zk_notice ("stats received=%" PRIu64 " succeeded=%" PRIu64 " failed=%" PRIu64
+               " timed_out=%" PRIu64 " replied=%" PRIu64 " sent=%" PRIu64 " refused=%" PRIu64
+               " restarts=%" PRIu64 " dropped=%" PRIu64 " running=%d",
+               self->stats.received, self->stats.succeeded, self->stats.failed,
+               self->stats.timed_out, self->stats.replied, self->stats.sent, self->stats.refused,
+               self->stats.restarts, self->dropped, s_running (self));
+}
+
+//  Act on every timer that is due: timeouts, SIGKILLs after a SIGTERM,
+//  coprocess restarts, the stats line.
+static void
+s_run_timers (s_worker_t *self, int64_t now)
+{
+    char reason[S_REASON_SIZE];
+    snprintf (reason, sizeof reason, "timed out after %g s", self->config->timeout_ms / 1000.0);
+    for (int index = 0; index < self->slot_count; index++) {
+        s_slot_t *slot = &self->slots[index];
+        if (slot->proc.kill_at && now >= slot->proc.kill_at)
+            s_process_kill (&slot->proc, 0);
+        if (self->config->lines) {
+            s_request_t *head = s_lines_head (slot);
+            if (head && !slot->dying && head->deadline && now >= head->deadline) {
+                self->stats.timed_out++;
+                s_coproc_kill (self, slot, reason,
+                               "coprocess restarted: an earlier request timed out");
+            }
+            if (slot->proc.pid == 0 && slot->restart_at && now >= slot->restart_at)
+                s_coproc_restart (self, slot);
+        }
+        else if (slot->busy && !slot->failure[0] && slot->request.deadline
+                 && now >= slot->request.deadline) {
+            self->stats.timed_out++;
+            s_job_kill (slot, reason);
+        }
+    }
+    if (self->config->stats_interval_ms > 0 && now >= self->next_stats) {
+        s_report_stats (self);
+        self->next_stats = now + self->config->stats_interval_ms;
+    }
+}
+
+//  Milliseconds until the next timer, -1 for none.
+static long
+s_next_timeout (s_worker_t *self, int64_t now)
+{
+    int64_t next = INT64_MAX;
+#define S_SOONER(when)                                                                             \
+    do {                                                                                           \
+        if ((when) > 0 && (when) < next)                                                           \
+            next = (when);                                                                         \
+    } while (0)
+    for (int index = 0; index < self->slot_count; index++) {
+        s_slot_t *slot = &self->slots[index];
+        S_SOONER (slot->proc.kill_at);
+        if (slot->proc.pid > 0 && slot->proc.pidfd < 0)
+            S_SOONER (now + S_REAP_TICK_MS);
+        if (self->config->lines) {
+            s_request_t *head = s_lines_head (slot);
+            if (head && !slot->dying)
+                S_SOONER (head->deadline);
+            if (slot->proc.pid == 0)
+                S_SOONER (slot->restart_at);
+        }
+        else if (slot->busy && !slot->failure[0])
+            S_SOONER (slot->request.deadline);
+    }
+    if (self->config->stats_interval_ms > 0)
+        S_SOONER (self->next_stats);
+#undef S_SOONER
+    if (next == INT64_MAX)
+        return -1;
+    return next <= now ? 0 : (long) (next - now);
+}
+
+static void
+s_handle_pipe (s_worker_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->pipe);
+    if (!msg)
+        return;
+    char *command = zmsg_popstr (msg);
+    zmsg_t *reply = NULL;
+    if (!command)
+        zk_warn ("worker: empty pipe command");
+    else if (streq (command, "$TERM"))
+        self->terminated = true;
+    else if (streq (command, "PAUSE"))
+        self->paused = true;
+    else if (streq (command, "RESUME"))
+        self->paused = false;
+    else if (streq (command, "STATS")) {
+        reply = zmsg_new ();
+        s_add_stats (self, reply);
+    }
+    else if (streq (command, "ENDPOINTS")) {
+        reply = zmsg_new ();
+        zk_engine_add_endpoints (reply, "input", self->input_spec);
+        zk_engine_add_endpoints (reply, "output", self->output_spec);
+    }
+    else
+        zk_warn ("worker: unknown pipe command '%s'", command);
+    if (reply)
+        zmsg_send (&reply, self->pipe);
+    zstr_free (&command);
+    zmsg_destroy (&msg);
+}
+
+// ---------------------------------------------------------------- the loop
+
+static void
+s_add_item (s_worker_t *self, int *count, void *socket, int fd, short events, s_ref_kind_t kind,
+            s_slot_t *slot)
+{
+    self->items[*count] = (zmq_pollitem_t){socket, fd, events, 0};
+    self->refs[*count] = (s_ref_t){kind, slot};
+    (*count)++;
+}
+
+static int
+s_build_items (s_worker_t *self)
+{
+    int count = 0;
+    s_add_item (self, &count, zsock_resolve (self->pipe), 0, ZMQ_POLLIN, S_REF_PIPE, NULL);
+    short input_events = (short) ((s_accepting (self) ? ZMQ_POLLIN : 0)
+                                  | (zlist_size (self->input_outbox) ? ZMQ_POLLOUT : 0));
+    if (input_events)
+        s_add_item (self, &count, zsock_resolve (self->input), 0, input_events, S_REF_INPUT, NULL);
+    if (self->output && zlist_size (self->output_outbox))
+        s_add_item (self, &count, zsock_resolve (self->output), 0, ZMQ_POLLOUT, S_REF_OUTPUT, NULL);
+    for (int index = 0; index < self->slot_count; index++) {
+        s_slot_t *slot = &self->slots[index];
+        if (slot->proc.pid <= 0)
+            continue;
+        if (slot->proc.pidfd >= 0)
+            s_add_item (self, &count, NULL, slot->proc.pidfd, ZMQ_POLLIN, S_REF_PIDFD, slot);
+        bool to_write =
+            self->config->lines ? slot->lines_written < slot->lines.size : slot->input != NULL;
+        if (slot->proc.in_fd >= 0 && to_write)
+            s_add_item (self, &count, NULL, slot->proc.in_fd, ZMQ_POLLOUT, S_REF_STDIN, slot);
+        if (slot->proc.out_fd >= 0)
+            s_add_item (self, &count, NULL, slot->proc.out_fd, ZMQ_POLLIN, S_REF_STDOUT, slot);
+    }
+    return count;
+}
+
+static void
+s_slot_exited (s_worker_t *self, s_slot_t *slot)
+{
+    if (self->config->lines)
+        s_coproc_exited (self, slot);
+    else
+        s_job_exited (self, slot);
+}
+
+static void
+s_handle_item (s_worker_t *self, const zmq_pollitem_t *item, const s_ref_t *ref)
+{
+    s_slot_t *slot = ref->slot;
+    //  An earlier item of this turn may have ended the slot's process.
+    if (slot
+        && item->fd
+               != (ref->kind == S_REF_PIDFD   ? slot->proc.pidfd
+                   : ref->kind == S_REF_STDIN ? slot->proc.in_fd
+                                              : slot->proc.out_fd))
+        return;
+    switch (ref->kind) {
+        case S_REF_PIPE: s_handle_pipe (self); break;
+        case S_REF_INPUT:
+            s_flush (self, self->input, self->input_outbox);
+            //  Take what is queued while there is room; the batch bounds a turn.
+            for (int taken = 0;
+                 taken < 1000 && s_accepting (self) && (zsock_events (self->input) & ZMQ_POLLIN);
+                 taken++)
+                s_take_message (self);
+            break;
+        case S_REF_OUTPUT: s_flush (self, self->output, self->output_outbox); break;
+        case S_REF_STDIN:
+            if (self->config->lines)
+                s_lines_write (slot);
+            else
+                s_job_write (slot);
+            break;
+        case S_REF_STDOUT:
+            if (self->config->lines)
+                s_lines_read (self, slot, S_READ_ROUNDS);
+            else
+                s_job_read (self, slot, S_READ_ROUNDS);
+            break;
+        case S_REF_PIDFD:
+            if (s_process_exited (&slot->proc))
+                s_slot_exited (self, slot);
+            break;
+    }
+}
+
+static void
+s_run (s_worker_t *self)
+{
+    while (!self->terminated) {
+        int64_t now = zk_now_ms ();
+        s_run_timers (self, now);
+        int count = s_build_items (self);
+        long timeout = s_next_timeout (self, now);
+        int rc = zmq_poll (self->items, count, timeout);
+        if (rc < 0 && errno != EINTR) {
+            zk_error ("worker: poll failed: %s", zmq_strerror (errno));
+            break;
+        }
+        for (int index = 0; rc > 0 && index < count && !self->terminated; index++)
+            if (self->items[index].revents)
+                s_handle_item (self, &self->items[index], &self->refs[index]);
+        //  Without a pidfd, exits are found by looking.
+        for (int index = 0; index < self->slot_count && !self->terminated; index++) {
+            s_slot_t *slot = &self->slots[index];
+            if (slot->proc.pid > 0 && slot->proc.pidfd < 0 && s_process_exited (&slot->proc))
+                s_slot_exited (self, slot);
+        }
+    }
+}
+
+//  Reap every child that has exited, until none is left or the deadline.
+static void
+s_wait_children (s_worker_t *self, int64_t deadline)
+{
+    while (true) {
+        int count = 0;
+        bool blind = false;
+        for (int index = 0; index < self->slot_count; index++) {
+            s_process_t *proc = &self->slots[index].proc;
+            if (proc->pid <= 0)
+                continue;
+            if (s_process_exited (proc)) {
+                s_process_reap (proc);
+                continue;
+            }
+            if (proc->pidfd >= 0)
+                self->items[count++] = (zmq_pollitem_t){NULL, proc->pidfd, ZMQ_POLLIN, 0};
+            else
+                blind = true;
+        }
+        int64_t left = deadline - zk_now_ms ();
+        if ((count == 0 && !blind) || left <= 0)
+            return;
+        zmq_poll (self->items, count, blind && left > 10 ? 10 : (long) left);
+    }
+}
+
+/*  $TERM: answer what is in flight with an error (a requester is never
+    left waiting), SIGTERM every group, SIGKILL what is still there after a
+    short grace, reap, and hand the socket what the outboxes hold.       */
+static void
+s_stop (s_worker_t *self)
+{
+    for (int index = 0; index < self->slot_count; index++) {
+        s_slot_t *slot = &self->slots[index];
+        if (self->config->lines)
+            s_lines_fail_all (self, slot, "worker stopping", NULL);
+        else if (slot->busy) {
+            if (slot->proc.out_fd >= 0)
+                s_job_read (self, slot, S_READ_ROUNDS);
+            s_fail (self, &slot->request, "worker stopping", slot->output.data, slot->output.size);
+        }
+        if (slot->proc.pid > 0)
+            kill (-slot->proc.pid, SIGTERM);
+        s_close_fd (&slot->proc.in_fd);
+    }
+    s_wait_children (self, zk_now_ms () + S_STOP_GRACE_MS);
+    for (int index = 0; index < self->slot_count; index++)
+        if (self->slots[index].proc.pid > 0)
+            kill (-self->slots[index].proc.pid, SIGKILL);
+    s_wait_children (self, zk_now_ms () + S_STOP_GRACE_MS);
+    s_flush (self, self->input, self->input_outbox);
+    if (self->output)
+        s_flush (self, self->output, self->output_outbox);
+    size_t unsent = zlist_size (self->input_outbox) + zlist_size (self->output_outbox);
+    if (unsent)
+        zk_warn ("worker: %zu replies could not be handed over at stop", unsent);
+}
+
+// ---------------------------------------------------------------- set-up
+
+static void
+s_worker_destroy (s_worker_t **self_p)
+{
+    s_worker_t *self = *self_p;
+    if (!self)
+        return;
+    for (int index = 0; self->slots && index < self->slot_count; index++) {
+        s_slot_t *slot = &self->slots[index];
+        if (slot->proc.pid > 0) {
+            //  Not reaped within the stop's grace: leave it to init, but not
+            //  its pipes.
+            s_close_fd (&slot->proc.pidfd);
+            s_close_fd (&slot->proc.in_fd);
+            s_close_fd (&slot->proc.out_fd);
+        }
+        s_request_clear (&slot->request);
+        for (size_t queued = 0; queued < S_LINES_DEPTH; queued++)
+            s_request_clear (&slot->queue[queued]);
+        zmsg_destroy (&slot->input);
+        s_buffer_free (&slot->output);
+        s_buffer_free (&slot->lines);
+    }
+    free (self->slots);
+    free (self->items);
+    free (self->refs);
+    zlist_t *outboxes[] = {self->input_outbox, self->output_outbox};
+    for (int box = 0; box < 2; box++) {
+        if (!outboxes[box])
+            continue;
+        for (zmsg_t *msg = zlist_pop (outboxes[box]); msg; msg = zlist_pop (outboxes[box]))
+            zmsg_destroy (&msg);
+        zlist_destroy (&outboxes[box]);
+    }
+    zsock_destroy (&self->input);
+    zsock_destroy (&self->output);
+    zk_spec_destroy (&self->input_spec);
+    zk_spec_destroy (&self->output_spec);
+    free (self);
+    *self_p = NULL;
+}
+
+//  The input socket. A rep input is a ROUTER underneath (as libzmq's own
+//  REP is): it handles the REQ envelope itself so that several requests
+//  run at once, and routes each reply to the peer that asked, however
+//  many REQ clients or proxies are connected.
+static int
+s_open_input (s_worker_t *self)
+{
+    const zk_worker_config_t *config = self->config;
+    self->input_spec = zk_spec_new (config->input);
+    if (!self->input_spec)
+        return ZK_EINVAL;
+    self->input_type = zk_spec_type (self->input_spec);
+    int socket_type = self->input_type == ZMQ_REP ? ZMQ_ROUTER : self->input_type;
+    self->input = zsock_new (socket_type);
+    if (!self->input) {
+        zk_error ("input: cannot create a socket: %s", zmq_strerror (errno));
+        return ZK_ESOCKET;
+    }
+    if (config->hwm > 0) {
+        zsock_set_sndhwm (self->input, config->hwm);
+        zsock_set_rcvhwm (self->input, config->hwm);
+    }
+    zsock_set_linger (self->input,
+                      config->linger_ms < 0 ? ZK_DEFAULT_LINGER_MS : config->linger_ms);
+    if (self->input_type == ZMQ_SUB) {
+        if (config->subscribe && config->subscribe[0])
+            for (const char *const *topic = config->subscribe; *topic; topic++)
+                zsock_set_subscribe (self->input, *topic);
+        else
+            zsock_set_subscribe (self->input, "");
+    }
+    return zk_spec_attach (self->input_spec, self->input);
+}
+
+static s_worker_t *
+s_worker_new (zsock_t *pipe, const zk_worker_config_t *config)
+{
+    s_worker_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->pipe = pipe;
+    self->config = config;
+    self->command = config->argv[0];
+    self->max_output = config->max_output ? config->max_output : S_DEFAULT_MAX_OUTPUT;
+    self->slot_count = config->jobs > 0 ? config->jobs : 1;
+    self->slots = calloc ((size_t) self->slot_count, sizeof *self->slots);
+    self->items = calloc ((size_t) (3 + 3 * self->slot_count), sizeof *self->items);
+    self->refs = calloc ((size_t) (3 + 3 * self->slot_count), sizeof *self->refs);
+    self->input_outbox = zlist_new ();
+    self->output_outbox = zlist_new ();
+    if (!self->slots || !self->items || !self->refs || !self->input_outbox
+        || !self->output_outbox) {
+        zk_error ("worker: out of memory");
+        goto out_destroy;
+    }
+    for (int index = 0; index < self->slot_count; index++) {
+        s_process_t *proc = &self->slots[index].proc;
+        proc->pidfd = proc->in_fd = proc->out_fd = -1;
+    }
+    if (s_open_input (self))
+        goto out_destroy;
+    if (config->output) {
+        if (zk_engine_open ("output", config->output, s_output_types, config->hwm,
+                            config->linger_ms, &self->output, &self->output_spec))
+            goto out_destroy;
+        self->output_type = zk_spec_type (self->output_spec);
+    }
+    if (config->lines)
+        for (int index = 0; index < self->slot_count; index++) {
+            char reason[S_REASON_SIZE];
+            if (s_coproc_start (self, &self->slots[index], reason, sizeof reason)) {
+                zk_error ("%s", reason);
+                goto out_destroy;
+            }
+        }
+    if ((self->input_type == ZMQ_PULL || self->input_type == ZMQ_SUB) && !self->output)
+        zk_info ("one-way input and no --out: the output of %s is discarded", self->command);
+    if (config->stats_interval_ms > 0)
+        self->next_stats = zk_now_ms () + config->stats_interval_ms;
+    return self;
+
+out_destroy:
+    self->terminated = true;
+    for (int index = 0; self->slots && index < self->slot_count; index++)
+        if (self->slots[index].proc.pid > 0)
+            kill (-self->slots[index].proc.pid, SIGKILL);
+    if (self->items)
+        s_wait_children (self, zk_now_ms () + S_STOP_GRACE_MS);
+    s_worker_destroy (&self);
+    return NULL;
+}
+
+static void
+s_worker_actor (zsock_t *pipe, void *args)
+{
+    s_setup_t *setup = args;
+    //  A command that does not read its stdin must give us EPIPE, not kill us.
+    sigset_t sigpipe;
+    sigemptyset (&sigpipe);
+    sigaddset (&sigpipe, SIGPIPE);
+    pthread_sigmask (SIG_BLOCK, &sigpipe, NULL);
+    zsock_signal (pipe, 0);
+    s_worker_t *self = s_worker_new (pipe, &setup->config);
+    zsock_signal (pipe, self ? 0 : (byte) -1);
+    if (!self)
+        return;
+    s_run (self);
+    s_stop (self);
+    s_worker_destroy (&self);
+}
+
+static void
+s_setup_destroy (s_setup_t **setup_p)
+{
+    s_setup_t *setup = *setup_p;
+    if (!setup)
+        return;
+    free (setup->input);
+    free (setup->output);
+    for (char **arg = setup->argv; arg && *arg; arg++)
+        free (*arg);
+    free (setup->argv);
+    for (char **topic = setup->subscribe; topic && *topic; topic++)
+        free (*topic);
+    free (setup->subscribe);
+    free (setup);
+    *setup_p = NULL;
+}
+
+//  A NULL-terminated deep copy of a NULL-terminated list (NULL: NULL).
+static char **
+s_strv_dup (const char *const *list, bool *failed)
+{
+    if (!list)
+        return NULL;
+    size_t count = 0;
+    while (list[count])
+        count++;
+    char **copy = calloc (count + 1, sizeof *copy);
+    for (size_t index = 0; copy && index < count; index++)
+        if (!(copy[index] = strdup (list[index])))
+            *failed = true;
+    if (!copy)
+        *failed = true;
+    return copy;
+}
+
+static s_setup_t *
+s_setup_new (const zk_worker_config_t *config)
+{
+    s_setup_t *setup = calloc (1, sizeof *setup);
+    if (!setup)
+        return NULL;
+    bool failed = false;
+    setup->config = *config;
+    setup->input = strdup (config->input);
+    setup->output = config->output ? strdup (config->output) : NULL;
+    setup->argv = s_strv_dup ((const char *const *) config->argv, &failed);
+    setup->subscribe = s_strv_dup (config->subscribe, &failed);
+    if (failed || !setup->input || (config->output && !setup->output)) {
+        s_setup_destroy (&setup);
+        return NULL;
+    }
+    setup->config.input = setup->input;
+    setup->config.output = setup->output;
+    setup->config.argv = setup->argv;
+    setup->config.subscribe = (const char *const *) setup->subscribe;
+    return setup;
+}
+
+// ---------------------------------------------------------------- public API
+
+//  The type of the spec text for role, or -1 with the reason: invalid, or
+//  not one of types (what the role is: "an input", expected: their names).
+static int
+s_role_type (const char *role, const char *text, const int *types, const char *what,
+             const char *expected, char *reason, size_t reason_size)
+{
+    int type = zk_engine_spec_type (role, text, reason, reason_size);
+    if (type >= 0 && !zk_engine_type_in (type, types)) {
+        zk_engine_reason (reason, reason_size, "%s: a %s socket cannot be %s (expected %s)", role,
+                          zk_spec_type_to_name (type), what, expected);
+        return -1;
+    }
+    return type;
+}
+
+int
+zk_worker_validate (const zk_worker_config_t *config, char *reason, size_t reason_size)
+{
+    assert (config);
+    if (!config->input)
+        return zk_engine_reason (reason, reason_size, "an input socket (--in SPEC) is required");
+    int input_type = s_role_type ("--in", config->input, s_input_types, "an input",
+                                  "pull, sub, rep, dealer or router", reason, reason_size);
+    if (input_type < 0)
+        return ZK_EINVAL;
+    if (config->output) {
+        if (s_role_type ("--out", config->output, s_output_types, "an output",
+                         "push, pub or dealer", reason, reason_size)
+            < 0)
+            return ZK_EINVAL;
+        if (input_type == ZMQ_REP || input_type == ZMQ_ROUTER)
+            return zk_engine_reason (
+                reason, reason_size,
+                "--out cannot be used with a %s input: replies go back on the input",
+                zk_spec_type_to_name (input_type));
+    }
+    if (config->subscribe && config->subscribe[0] && input_type != ZMQ_SUB)
+        return zk_engine_reason (reason, reason_size, "--subscribe needs a sub input");
+    if (!config->argv || !config->argv[0] || !config->argv[0][0])
+        return zk_engine_reason (reason, reason_size, "no command given (put it after --)");
+    if (config->jobs < 0 || config->jobs > ZK_WORKER_MAX_JOBS)
+        return zk_engine_reason (reason, reason_size, "jobs must be 1 to %d, not %d",
+                                 ZK_WORKER_MAX_JOBS, config->jobs);
+    if (config->timeout_ms < 0 || config->stats_interval_ms < 0 || config->hwm < 0)
+        return zk_engine_reason (reason, reason_size,
+                                 "timeout, stats interval and hwm cannot be negative");
+    return 0;
+}
+
+zk_worker_t *
+zk_worker_new (const zk_worker_config_t *config)
+{
+    assert (config);
+    char reason[512];
+    if (zk_worker_validate (config, reason, sizeof reason)) {
+        zk_error ("%s", reason);
+        return NULL;
+    }
+    zk_worker_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->setup = s_setup_new (config);
+    if (!self->setup)
+        goto out_free;
+    self->actor = zactor_new (s_worker_actor, self->setup);
+    if (!self->actor) {
+        zk_error ("worker: cannot start the engine thread");
+        goto out_free;
+    }
+    int status = -1;
+    for (int tries = 0; tries < 100; tries++) {
+        status = zsock_wait (self->actor);
+        if (status != -1 || errno != EINTR)
+            break;
+    }
+    if (status != 0)
+        goto out_free;
+    return self;
+
+out_free:
+    zactor_destroy (&self->actor);
+    s_setup_destroy (&self->setup);
+    free (self);
+    return NULL;
+}
+
+void
+zk_worker_destroy (zk_worker_t **self_p)
+{
+    assert (self_p);
+    zk_worker_t *self = *self_p;
+    if (!self)
+        return;
+    zactor_destroy (&self->actor);
+    s_setup_destroy (&self->setup);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+zk_worker_stats (zk_worker_t *self, zk_worker_stats_t *stats)
+{
+    assert (self && stats);
+    zmsg_t *reply = zk_engine_request (self->actor, "STATS");
+    if (!reply)
+        return ZK_EIO;
+    stats->received = zk_engine_counter (reply, "received");
+    stats->succeeded = zk_engine_counter (reply, "succeeded");
+    stats->failed = zk_engine_counter (reply, "failed");
+    stats->timed_out = zk_engine_counter (reply, "timed_out");
+    stats->replied = zk_engine_counter (reply, "replied");
+    stats->sent = zk_engine_counter (reply, "sent");
+    stats->refused = zk_engine_counter (reply, "refused");
+    stats->restarts = zk_engine_counter (reply, "restarts");
+    zmsg_destroy (&reply);
+    return 0;
+}
+
+zactor_t *
+zk_worker_actor (zk_worker_t *self)
+{
+    assert (self);
+    return self->actor;
+}

@@ -1,0 +1,90 @@
+/*  zkit-worker — turn any shell command into a service on any channel.  */
+
+#include "zk_classes.h"
+
+int
+main (int argc, char **argv)
+{
+    zk_worker_config_t config = {0};
+    zk_strlist_t topics = {0};
+    const char *ready_file = NULL;
+    double timeout_seconds = 0, stats_seconds = 0, linger_seconds = 1;
+    config.jobs = 1;
+    config.max_output = (size_t) 16 << 20;
+    zk_option_t options[] = {
+        {"in", 0, ZK_OPT_SPEC, &config.input, "SPEC",
+         "input socket: pull, sub, rep, dealer or router (required)"},
+        {"out", 0, ZK_OPT_SPEC, &config.output, "SPEC",
+         "send COMMAND's stdout here: push, pub or dealer"},
+        {"subscribe", 0, ZK_OPT_LIST, &topics, "TOPIC",
+         "sub input: topic prefix to take (repeatable; default all)"},
+        {"jobs", 'j', ZK_OPT_INT, &config.jobs, "N", "run up to N commands at once (default 1)", 1,
+         ZK_WORKER_MAX_JOBS},
+        {"timeout", 't', ZK_OPT_SECONDS, &timeout_seconds, "SECONDS",
+         "kill a command running longer; the request fails", 0, 31536000},
+        {"lines", 0, ZK_OPT_FLAG, &config.lines, NULL,
+         "keep COMMAND running: a message is a line in, a line out"},
+        {"max-output", 0, ZK_OPT_SIZE, &config.max_output, "BYTES",
+         "more stdout (lines: a longer line) fails (default 16M)", 1, 1e12},
+        {"max-size", 0, ZK_OPT_SIZE, &config.max_size, "BYTES",
+         "refuse larger input messages; 0 = no limit"},
+        {"hwm", 0, ZK_OPT_INT, &config.hwm, "N", "send/receive high-water mark (default 1000)", 0,
+         1e9},
+        {"stats", 0, ZK_OPT_SECONDS, &stats_seconds, "SECONDS",
+         "log a one-line counter report every SECONDS", 0, 86400},
+        {"linger", 0, ZK_OPT_SECONDS, &linger_seconds, "SECONDS",
+         "hand queued replies over on stop (default 1)", 0, 3600},
+        {"ready-file", 0, ZK_OPT_STRING, &ready_file, "PATH",
+         "write 'input ENDPOINT' / 'output ENDPOINT' lines here once bound"},
+        {NULL},
+    };
+    zk_cli_t cli = {
+        .program = "zkit-worker",
+        .usage = "--in SPEC [--out SPEC] [options] -- COMMAND [ARGS...]",
+        .summary = "Run COMMAND for each message: the message on its stdin, its stdout the reply.",
+        .description =
+            "rep, router and dealer inputs reply on the input (dealer: unless --out is\n"
+            "given); pull and sub inputs send stdout to --out, or discard it. A command\n"
+            "that exits non-zero, dies or times out fails: a requester gets an error reply\n"
+            "(an envelope with zk-status=error, zk-error=REASON, then the stdout so far).\n"
+            "--lines keeps one COMMAND per job running and exchanges one line per message;\n"
+            "it must flush each answer line (sed -u, stdbuf -oL ...).",
+        .examples =
+            "  zkit-worker --in 'rep@tcp://127.0.0.1:5560' -- tr a-z A-Z\n"
+            "  zkit-worker --in 'pull>tcp://127.0.0.1:5557' --out 'push>tcp://127.0.0.1:5558'"
+            " -j 4 -- sh -c 'wc -c'\n"
+            "  zkit-worker --in 'rep>tcp://127.0.0.1:5561' --lines -j 2 -- sed -u 's/^/got /'",
+        .options = options,
+        .min_args = 1,
+        .max_args = -1,
+    };
+    char **args;
+    int count = zk_cli_parse (&cli, argc, argv, &args);
+    if (!config.input)
+        zk_cli_usage_error (&cli, "--in SPEC is required");
+    //  The positionals are gathered at the front of argv: copy them out NULL-terminated.
+    char **command = calloc ((size_t) count + 1, sizeof *command);
+    const char **subscribe = calloc ((size_t) topics.count + 1, sizeof *subscribe);
+    if (!command || !subscribe)
+        return 1;
+    memcpy (command, args, (size_t) count * sizeof *command);
+    memcpy (subscribe, topics.items, (size_t) topics.count * sizeof *subscribe);
+    config.argv = command;
+    config.subscribe = topics.count ? subscribe : NULL;
+    config.timeout_ms =
+        timeout_seconds > 0 && timeout_seconds < 0.001 ? 1 : (int) (timeout_seconds * 1000);
+    config.linger_ms = (int) (linger_seconds * 1000);
+    config.stats_interval_ms = (int) (stats_seconds * 1000);
+    char reason[512];
+    if (zk_worker_validate (&config, reason, sizeof reason))
+        zk_cli_usage_error (&cli, "%s", reason);
+    int rc = 1;
+    zk_worker_t *worker = zk_worker_new (&config);
+    if (worker) {
+        rc = zk_cli_run (&cli, zk_worker_actor (worker), ready_file) ? 1 : 0;
+        zk_worker_destroy (&worker);
+    }
+    free (command);
+    free (subscribe);
+    return rc;
+}

@@ -1,0 +1,311 @@
+/*  zkit-worker — the real binary: usage and exit codes, the channels,
+    failures, lines mode, signals.                                      */
+
+#include "testutil.h"
+
+#include <signal.h>
+
+#define WAIT_MS 5000
+
+/*  Start zkit-worker with options, then "--ready-file PATH -- COMMAND...",
+    and wait for the ready file. (tu_daemon_start appends the ready-file
+    option last, where it would land in COMMAND.)                        */
+static void
+s_start (tu_daemon_t *daemon, const char *const *options, const char *const *command)
+{
+    memset (daemon, 0, sizeof *daemon);
+    daemon->proc.exited = true;
+    daemon->dir = tu_tmpdir ();
+    cr_assert_not_null (daemon->dir);
+    snprintf (daemon->ready_path, sizeof daemon->ready_path, "%s/ready", daemon->dir);
+    char bin[512];
+    char *argv[64];
+    int argc = 0;
+    argv[argc++] = (char *) tu_bin ("zkit-worker", bin, sizeof bin);
+    for (; *options && argc < 56; options++)
+        argv[argc++] = (char *) *options;
+    argv[argc++] = "--ready-file";
+    argv[argc++] = daemon->ready_path;
+    argv[argc++] = "--";
+    for (; *command && argc < 63; command++)
+        argv[argc++] = (char *) *command;
+    argv[argc] = NULL;
+    cr_assert_eq (tu_spawn (&daemon->proc, daemon->dir, argv), 0);
+    daemon->ready = tu_wait_file (daemon->ready_path, WAIT_MS);
+    if (!daemon->ready) {
+        tu_stop (&daemon->proc, SIGKILL, 2000);
+        char *err = tu_stderr (&daemon->proc);
+        cr_assert_fail ("zkit-worker never got ready: %s", err ? err : "");
+    }
+}
+
+static char *
+s_endpoint (tu_daemon_t *daemon, const char *role)
+{
+    char *endpoint = tu_ready_endpoint (daemon->ready, role);
+    cr_assert_not_null (endpoint, "no %s in the ready file:\n%s", role, daemon->ready);
+    cr_assert_null (strstr (endpoint, ":*"), "unresolved endpoint %s", endpoint);
+    return endpoint;
+}
+
+static zsock_t *
+s_connect (int type, const char *endpoint)
+{
+    zsock_t *sock = tu_connect (type, endpoint);
+    cr_assert_not_null (sock, "connect %s", endpoint);
+    return sock;
+}
+
+static zmsg_t *
+s_recv (zsock_t *sock)
+{
+    zmsg_t *msg = tu_recv (sock, WAIT_MS);
+    cr_assert_not_null (msg, "no message within %d ms", WAIT_MS);
+    return msg;
+}
+
+static void
+s_assert_body (zmsg_t *msg, const char *text)
+{
+    cr_assert_eq (zmsg_size (msg), 1, "%zu frames", zmsg_size (msg));
+    char *body = zframe_strdup (zmsg_first (msg));
+    cr_assert_str_eq (body, text);
+    free (body);
+}
+
+//  The reason in an error reply ([envelope][stdout]). Caller frees.
+static char *
+s_error_reason (zmsg_t *msg)
+{
+    cr_assert_eq (zmsg_size (msg), 2, "not an error reply (%zu frames)", zmsg_size (msg));
+    zk_envelope_t *envelope = NULL;
+    zframe_t *frame = zmsg_first (msg);
+    cr_assert_eq (zk_envelope_decode (zframe_data (frame), zframe_size (frame), &envelope), 0);
+    cr_assert_str_eq (zk_envelope_header (envelope, "zk-status"), "error");
+    char *reason = strdup (zk_envelope_header (envelope, "zk-error"));
+    zk_envelope_destroy (&envelope);
+    return reason;
+}
+
+//  Stop with sig; it must exit 0 within a second.
+static void
+s_stop (tu_daemon_t *daemon, int sig)
+{
+    int64_t start = zclock_mono ();
+    int rc = tu_stop (&daemon->proc, sig, 3000);
+    int64_t took = zclock_mono () - start;
+    char *err = tu_stderr (&daemon->proc);
+    cr_assert_eq (rc, 0, "exit %d after signal %d; stderr:\n%s", rc, sig, err);
+    cr_assert_lt (took, 1000, "took %d ms to stop", (int) took);
+    free (err);
+}
+
+static void
+s_expect_usage_error (const char *const *args, const char *needle)
+{
+    char *out, *err;
+    int rc = tu_run_bin ("zkit-worker", args, &out, &err, WAIT_MS);
+    cr_assert_eq (rc, 2, "exit %d for '%s ...'; stderr: %s", rc, args[0] ? args[0] : "", err);
+    cr_assert_str_eq (out, "");
+    cr_assert_eq (strncmp (err, "zkit-worker: ", 13), 0, "%s", err);
+    cr_assert_not_null (strstr (err, needle), "stderr '%s' lacks '%s'", err, needle);
+    free (out);
+    free (err);
+}
+
+Test (cli_worker, help_goes_to_stdout_and_exits_0, .timeout = 30)
+{
+    char *out, *err;
+    int rc = tu_run_bin ("zkit-worker", (const char *[]){"--help", NULL}, &out, &err, WAIT_MS);
+    cr_assert_eq (rc, 0);
+    cr_assert_not_null (strstr (out, "Usage: zkit-worker --in SPEC"), "%s", out);
+    cr_assert_not_null (strstr (out, "--lines"));
+    cr_assert_not_null (strstr (out, "--timeout SECONDS"));
+    cr_assert_not_null (strstr (out, "--ready-file PATH"));
+    cr_assert_str_eq (err, "");
+    free (out);
+    free (err);
+}
+
+Test (cli_worker, usage_errors_exit_2, .timeout = 60)
+{
+    char *out, *err;
+    int rc = tu_run_bin ("zkit-worker", (const char *[]){NULL}, &out, &err, WAIT_MS);
+    cr_assert_eq (rc, 2);
+    cr_assert_not_null (strstr (err, "Usage: zkit-worker"), "%s", err);
+    free (out);
+    free (err);
+    s_expect_usage_error ((const char *[]){"--in", "rep@nowhere", "--", "cat", NULL},
+                          "rep@nowhere");
+    s_expect_usage_error ((const char *[]){"--in", "push@tcp://127.0.0.1:*", "--", "cat", NULL},
+                          "push socket cannot be an input");
+    s_expect_usage_error ((const char *[]){"--", "cat", NULL}, "--in SPEC is required");
+    s_expect_usage_error ((const char *[]){"--in", "rep@tcp://127.0.0.1:*", NULL},
+                          "missing argument");
+    s_expect_usage_error ((const char *[]){"--in", "rep@tcp://127.0.0.1:*", "--out",
+                                           "push@tcp://127.0.0.1:*", "--", "cat", NULL},
+                          "--out cannot be used with a rep input");
+    s_expect_usage_error (
+        (const char *[]){"--in", "pull@tcp://127.0.0.1:*", "--jobs", "0", "--", "cat", NULL},
+        "--jobs");
+    s_expect_usage_error (
+        (const char *[]){"--in", "pull@tcp://127.0.0.1:*", "--bogus", "--", "cat", NULL},
+        "unknown option");
+}
+
+Test (cli_worker, a_port_in_use_exits_1, .timeout = 30)
+{
+    zsock_t *holder = zsock_new (ZMQ_PULL);
+    zsock_set_linger (holder, 0);
+    cr_assert_eq (zmq_bind (zsock_resolve (holder), "tcp://127.0.0.1:*"), 0);
+    char *endpoint = zsock_last_endpoint (holder);
+    char *spec = zsys_sprintf ("rep@%s", endpoint);
+    char *out, *err;
+    int rc = tu_run_bin ("zkit-worker", (const char *[]){"--in", spec, "--", "cat", NULL}, &out,
+                         &err, WAIT_MS);
+    cr_assert_eq (rc, 1, "exit %d; stderr: %s", rc, err);
+    cr_assert_not_null (strstr (err, "cannot bind"), "%s", err);
+    free (out);
+    free (err);
+    free (spec);
+    free (endpoint);
+    zsock_destroy (&holder);
+}
+
+Test (cli_worker, rep_service_upper_cases_a_request, .timeout = 30)
+{
+    tu_daemon_t worker;
+    s_start (&worker, (const char *[]){"--in", "rep@tcp://127.0.0.1:*", NULL},
+             (const char *[]){"tr", "a-z", "A-Z", NULL});
+    char *endpoint = s_endpoint (&worker, "input");
+    zsock_t *req = s_connect (ZMQ_REQ, endpoint);
+    zstr_send (req, "hello from the shell");
+    zmsg_t *reply = s_recv (req);
+    s_assert_body (reply, "HELLO FROM THE SHELL");
+    zmsg_destroy (&reply);
+    zsock_destroy (&req);
+    s_stop (&worker, SIGTERM);
+    tu_daemon_cleanup (&worker);
+    free (endpoint);
+}
+
+Test (cli_worker, pull_push_pipeline_with_jobs, .timeout = 30)
+{
+    tu_daemon_t worker;
+    s_start (&worker,
+             (const char *[]){"--in", "pull@tcp://127.0.0.1:*", "--out", "push@tcp://127.0.0.1:*",
+                              "--jobs", "3", "--stats", "0.05", NULL},
+             (const char *[]){"sh", "-c", "printf '<%s>' \"$(cat)\"", NULL});
+    char *in = s_endpoint (&worker, "input");
+    char *out = s_endpoint (&worker, "output");
+    zsock_t *push = s_connect (ZMQ_PUSH, in);
+    zsock_t *pull = s_connect (ZMQ_PULL, out);
+    for (int i = 0; i < 9; i++)
+        zstr_sendf (push, "m%d", i);
+    int seen[9] = {0};
+    for (int i = 0; i < 9; i++) {
+        zmsg_t *msg = s_recv (pull);
+        char *body = zframe_strdup (zmsg_first (msg));
+        int index = -1;
+        cr_assert_eq (sscanf (body, "<m%d>", &index), 1, "%s", body);
+        cr_assert (index >= 0 && index < 9 && !seen[index], "%s", body);
+        seen[index] = 1;
+        free (body);
+        zmsg_destroy (&msg);
+    }
+    cr_assert (tu_wait_contains (worker.proc.err_path, "stats received=9 succeeded=9", WAIT_MS));
+    zsock_destroy (&push);
+    zsock_destroy (&pull);
+    s_stop (&worker, SIGINT);
+    tu_daemon_cleanup (&worker);
+    free (in);
+    free (out);
+}
+
+Test (cli_worker, failures_and_timeouts_are_error_replies, .timeout = 30)
+{
+    tu_daemon_t worker;
+    s_start (&worker,
+             (const char *[]){"--in", "router@tcp://127.0.0.1:*", "--timeout", "0.2", "--jobs", "2",
+                              NULL},
+             (const char *[]){"sh", "-c", "x=$(cat); [ \"$x\" = hang ] && exec sleep 30; exit $x",
+                              NULL});
+    char *endpoint = s_endpoint (&worker, "input");
+    zsock_t *req = s_connect (ZMQ_REQ, endpoint);
+    zstr_send (req, "4");
+    zmsg_t *reply = s_recv (req);
+    char *reason = s_error_reason (reply);
+    cr_assert_str_eq (reason, "exit status 4");
+    free (reason);
+    zmsg_destroy (&reply);
+    zstr_send (req, "hang");
+    reply = s_recv (req);
+    reason = s_error_reason (reply);
+    cr_assert_str_eq (reason, "timed out after 0.2 s");
+    free (reason);
+    zmsg_destroy (&reply);
+    zstr_send (req, "0");
+    reply = s_recv (req);
+    s_assert_body (reply, "");
+    zmsg_destroy (&reply);
+    zsock_destroy (&req);
+    s_stop (&worker, SIGTERM);
+    tu_daemon_cleanup (&worker);
+    free (endpoint);
+}
+
+Test (cli_worker, lines_mode_with_sed, .timeout = 30)
+{
+    tu_daemon_t worker;
+    s_start (&worker, (const char *[]){"--in", "rep@tcp://127.0.0.1:*", "--lines", "-j", "2", NULL},
+             (const char *[]){"sed", "-u", "s/^/x/", NULL});
+    char *endpoint = s_endpoint (&worker, "input");
+    zsock_t *req = s_connect (ZMQ_REQ, endpoint);
+    for (int i = 0; i < 20; i++) {
+        zstr_sendf (req, "line %d", i);
+        zmsg_t *reply = s_recv (req);
+        char expected[32];
+        snprintf (expected, sizeof expected, "xline %d", i);
+        s_assert_body (reply, expected);
+        zmsg_destroy (&reply);
+    }
+    zsock_destroy (&req);
+    s_stop (&worker, SIGTERM);
+    tu_daemon_cleanup (&worker);
+    free (endpoint);
+}
+
+//  SIGTERM while a command runs: exit 0 within a second, the command is
+//  killed, and the requester hears why.
+Test (cli_worker, sigterm_while_a_command_runs, .timeout = 30)
+{
+    tu_daemon_t worker;
+    char *dir = tu_tmpdir ();
+    s_start (&worker, (const char *[]){"--in", "rep@tcp://127.0.0.1:*", NULL},
+             (const char *[]){"sh", "-c",
+                              "echo $$ > \"$0/p\"; mv \"$0/p\" \"$0/pid\"; exec sleep 30", dir,
+                              NULL});
+    char *endpoint = s_endpoint (&worker, "input");
+    zsock_t *req = s_connect (ZMQ_REQ, endpoint);
+    zstr_send (req, "x");
+    char *path = zsys_sprintf ("%s/pid", dir);
+    char *text = tu_wait_file (path, WAIT_MS);
+    cr_assert_not_null (text);
+    pid_t pid = (pid_t) atoi (text);
+    cr_assert_gt (pid, 0);
+    s_stop (&worker, SIGTERM);
+    //  Reaped by the worker before it exited: no such process any more.
+    cr_assert_eq (kill (pid, 0), -1, "command %d still runs", (int) pid);
+    zmsg_t *reply = s_recv (req);
+    char *reason = s_error_reason (reply);
+    cr_assert_str_eq (reason, "worker stopping");
+    free (reason);
+    zmsg_destroy (&reply);
+    zsock_destroy (&req);
+    tu_daemon_cleanup (&worker);
+    tu_rmdir (dir);
+    free (dir);
+    free (text);
+    free (path);
+    free (endpoint);
+}
