@@ -135,7 +135,9 @@ install: all
 	ln -sf libzkit.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libzkit.so
 	install -m 644 include/*.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/lib/zkit.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	#  zkit.pc names the PREFIX given to this install, not the one of the build.
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' src/zkit.pc.in \
+	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/zkit.pc
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(BINS)))
