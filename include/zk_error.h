@@ -26,6 +26,8 @@ typedef enum {
     ZK_EINTR = -12,      //  interrupted (SIGINT/SIGTERM)
     ZK_EVERSION = -13,   //  input of a format version we do not speak
     ZK_ECOMMAND = -14,   //  a child command failed (non-zero exit, signal)
+    ZK_ENOSPC = -15,     //  no space left: disk full, quota or file size limit
+    ZK_EBUSY = -16,      //  in use (e.g. a journal opened by another process)
 } zk_error_t;
 
 //  Text for an error code; never NULL. Static string.

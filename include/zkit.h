@@ -39,9 +39,11 @@ ZK_EXPORT const char *zk_version (void);
 #include "zk_log.h"
 #include "zk_spec.h"
 #include "zk_envelope.h"
+#include "zk_journal.h"
 #include "zk_proxy.h"
 #include "zk_forwarder.h"
 #include "zk_worker.h"
+#include "zk_meter.h"
 #include "zk_cli.h"
 #include "zk_cat.h"
 

@@ -21,6 +21,8 @@ zk_strerror (int rc)
         case ZK_EINTR:      return "interrupted";
         case ZK_EVERSION:   return "unsupported format version";
         case ZK_ECOMMAND:   return "command failed";
+        case ZK_ENOSPC:     return "no space left on device";
+        case ZK_EBUSY:      return "resource busy";
         default:            return "unknown error";
     }
 }
