@@ -15,8 +15,8 @@ s_usage_verror (const zk_cli_t *cli, const char *format, va_list args)
 {
     char line[1024];
     vsnprintf (line, sizeof line, format, args);
-    fprintf (stderr, "%s: %s\nTry '%s --help' for more information.\n", cli->program, line,
-             cli->program);
+    //  One line, so scripts and people can grep it; --help has the rest.
+    fprintf (stderr, "%s: %s\n", cli->program, line);
     exit (2);
 }
 
@@ -66,7 +66,8 @@ zk_cli_print_usage (const zk_cli_t *cli, FILE *out)
     fprintf (out,
              "\nSocket specs: TYPE@ENDPOINT binds, TYPE>ENDPOINT connects; several endpoints\n"
              "are separated by commas. TYPE is one of pub sub xpub xsub push pull req rep\n"
-             "dealer router pair. Example: 'pull@tcp://*:5557', 'push>tcp://host:5558'.\n");
+             "dealer router pair. Example: 'pull@tcp://*:5557', 'push>tcp://host:5558'.\n"
+             "'queue>tcp://HOST:PORT/NAME' names queue NAME on a zkit-queue (connect only).\n");
     if (cli->examples)
         fprintf (out, "\nExamples:\n%s\n", cli->examples);
     fprintf (out, "\nExit status: %s\n",
@@ -361,42 +362,57 @@ zk_cli_write_file (const char *path, const char *content)
 }
 
 //  Write the ready file and the ready line from the engine's endpoints.
+//  At most ZK_SPEC_MAX_ENDPOINTS per socket, so both texts stay small, but
+//  they are built in growable buffers: a ready file is never cut short.
 static int
-s_announce_ready (const zk_cli_t *cli, zactor_t *engine, const char *ready_file)
+s_announce_ready (zactor_t *engine, const char *ready_file)
 {
     zmsg_t *endpoints = zk_engine_request (engine, "ENDPOINTS");
     if (!endpoints)
         return ZK_EIO;
-    char file[8192] = "";
-    char line[2048] = "ready";
-    size_t file_used = 0, line_used = strlen (line);
+    char *file = NULL, *line = NULL;
+    size_t file_size = 0, line_size = 0;
+    FILE *file_out = open_memstream (&file, &file_size);
+    FILE *line_out = open_memstream (&line, &line_size);
+    if (!file_out || !line_out) {
+        if (file_out)
+            fclose (file_out);
+        if (line_out)
+            fclose (line_out);
+        free (file);
+        free (line);
+        zmsg_destroy (&endpoints);
+        return ZK_ENOMEM;
+    }
+    fputs ("ready", line_out);
     for (zframe_t *frame = zmsg_first (endpoints); frame; frame = zmsg_next (endpoints)) {
         char *entry = zframe_strdup (frame);
-        file_used += (size_t) snprintf (file + file_used,
-                                        file_used < sizeof file ? sizeof file - file_used : 0,
-                                        "%s\n", entry);
+        fprintf (file_out, "%s\n", entry);
         char *space = strchr (entry, ' ');
         if (space)
             *space = '=';
-        line_used += (size_t) snprintf (line + line_used,
-                                        line_used < sizeof line ? sizeof line - line_used : 0,
-                                        " %s", entry);
+        fprintf (line_out, " %s", entry);
         zstr_free (&entry);
     }
     zmsg_destroy (&endpoints);
+    fclose (file_out);
+    fclose (line_out);
     zk_notice ("%s", line);
-    (void) cli;
-    if (ready_file && file_used < sizeof file && zk_cli_write_file (ready_file, file) != 0) {
+    int rc = 0;
+    if (ready_file && zk_cli_write_file (ready_file, file) != 0) {
         zk_error ("cannot write ready file %s: %s", ready_file, strerror (errno));
-        return ZK_EIO;
+        rc = ZK_EIO;
     }
-    return 0;
+    free (file);
+    free (line);
+    return rc;
 }
 
 int
 zk_cli_run (const zk_cli_t *cli, zactor_t *engine, const char *ready_file)
 {
-    int rc = s_announce_ready (cli, engine, ready_file);
+    (void) cli;
+    int rc = s_announce_ready (engine, ready_file);
     if (rc)
         return rc;
     //  czmq's handler sets zsys_interrupted on SIGINT/SIGTERM; the signal may
