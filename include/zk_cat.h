@@ -10,6 +10,12 @@
                             frame (pipelined), print as many replies as it sent
         pair                send the input; with count N, then print N messages
         xpub xsub router    refused (devices and routing are other tools' work)
+        queue               (queue>ENDPOINT/NAME, a zkit-queue): put the input,
+                            one message per line, each confirmed durable; with
+                            count N take N messages instead, print each and
+                            ack it once printed and flushed; list: print the
+                            queue's messages; requeue: move NAME.dead's
+                            messages back into NAME
 
     Input. A message is the bytes up to the delimiter (default '\n'); a final
     message without a delimiter still counts; an empty line is an empty
@@ -36,7 +42,8 @@
     message was handed over. A connecting sender uses ZMQ_IMMEDIATE, so a
     message is only queued for a peer that is connected; a send that no peer
     takes within the timeout is "not sent". "Delivered" means handed to the
-    peer's socket: ZeroMQ has no end-to-end acknowledgement.               */
+    peer's socket: ZeroMQ has no end-to-end acknowledgement. A queue is the
+    exception: there "delivered" means confirmed durable by the server.   */
 
 #ifndef ZK_CAT_H_INCLUDED
 #define ZK_CAT_H_INCLUDED
@@ -81,12 +88,17 @@ typedef struct {
     int wait_subscribers;      //  pub: send only once this many subscriptions arrived
     const char *ready_file;    //  "socket ENDPOINT" lines, written once attached; or NULL
     int hwm;                   //  send and receive high-water mark; 0 = libzmq's default
+    bool list;                 //  queue: print "ID ATTEMPTS REASON" per queued message
+                               //  (count: at most that many; default 1000)
+    bool requeue;              //  queue NAME.dead: move its messages back into NAME
+    const char *id;            //  requeue: only this message id (text form)
 } zk_cat_config_t;
 
 typedef struct {
     uint64_t read;           //  messages taken from the input or the data list
-    uint64_t sent;           //  messages handed to the socket
-    uint64_t unsent;         //  messages read but not sent (no peer in time, interrupted)
+    uint64_t sent;           //  messages handed to the socket (queue: PUTs made)
+    uint64_t unsent;         //  messages read but not sent (no peer in time, interrupted;
+                             //  queue: not confirmed durable)
     uint64_t received;       //  messages received and printed
     uint64_t refused;        //  messages received but refused (over max_size or frames)
     uint64_t error_replies;  //  replies whose envelope says zk-status=error
@@ -120,7 +132,10 @@ const char *zk_cat_endpoint (zk_cat_t *self, size_t index);
     count) wait that long in total for count messages; without a count the
     timeout simply ends the run. req: per request, its send and reply.
     dealer: the whole exchange. Receivers, req and dealer: no limit by
-    default.
+    default. queue: putting, each message must be confirmed within the
+    timeout of being read (default 5 s); taking, count messages within
+    the timeout (no limit by default); list and requeue: the reply
+    (default 5 s).
 
     SIGINT/SIGTERM (zsys_interrupted): stop reading the input and print
     nothing more; hand over what was sent (at most 1 s more). Then 0,
@@ -128,9 +143,9 @@ const char *zk_cat_endpoint (zk_cat_t *self, size_t index);
     (ZK_ETIMEDOUT, logged).
 
     Returns 0; ZK_ETIMEDOUT when messages were not sent or not handed over
-    in time, fewer than count arrived, or a reply did not come (the reason
-    is logged); ZK_ECOMMAND when some reply carried an envelope with
-    zk-status=error (its zk-error is logged; everything else went well);
+    in time (queue: not confirmed durable, whatever the reason), fewer
+    than count arrived, or a reply did not come (the reason is logged); ZK_ECOMMAND when some reply
+   carried an envelope with zk-status=error (its zk-error is logged; everything else went well);
     ZK_ETOOBIG / ZK_EIO for the input; another ZK_E... on a socket error.  */
 int zk_cat_run (zk_cat_t *self, FILE *in, FILE *out);
 

@@ -28,6 +28,7 @@ typedef enum {
     ZK_ECOMMAND = -14,   //  a child command failed (non-zero exit, signal)
     ZK_ENOSPC = -15,     //  no space left: disk full, quota or file size limit
     ZK_EBUSY = -16,      //  in use (e.g. a journal opened by another process)
+    ZK_ENOENT = -17,     //  no such thing (a message id the queue does not know or lease to us)
 } zk_error_t;
 
 //  Text for an error code; never NULL. Static string.

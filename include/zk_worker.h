@@ -6,6 +6,14 @@
     on the output socket (push, pub, dealer). Up to `jobs` commands run
     at once; the worker stops taking messages while all are busy.
 
+    A queue input (queue>ENDPOINT/NAME, a zkit-queue) holds at most `jobs`
+    messages at once (the GET window); a message is acked when COMMAND
+    exits 0 (its stdout is the result) and nacked (requeued, the failure
+    as the reason) otherwise, so the queue delivers it again, and after
+    its --max-deliver attempts moves it to NAME.dead. A queue output puts
+    COMMAND's stdout into that queue; a queue input is then acked only
+    once the put is confirmed durable.
+
     A command that exits non-zero, dies of a signal or runs past the
     timeout is a failure: a requester gets an error reply (an envelope
     frame with header zk-status=error and zk-error=REASON, then the
@@ -35,29 +43,33 @@ extern "C" {
 #define ZK_WORKER_MAX_JOBS 1024
 
 typedef struct {
-    const char *input;         //  spec: pull, sub, rep, dealer or router; required
-    const char *output;        //  spec: push, pub or dealer; or NULL
-    char *const *argv;         //  COMMAND and its arguments, NULL-terminated; copied
+    const char *input;             //  spec: pull, sub, rep, dealer, router or queue; required
+    const char *output;            //  spec: push, pub, dealer or queue; or NULL
+    char *const *argv;             //  COMMAND and its arguments, NULL-terminated; copied
     const char *const *subscribe;  //  sub input: topics, NULL-terminated; NULL = everything
-    int jobs;                  //  commands at once; 0 = 1
-    int timeout_ms;            //  kill a command after this; 0 = never
-    bool lines;                //  lines mode (see above)
-    size_t max_output;         //  stdout bytes kept per message; 0 = 16 MiB; more is a failure
-    size_t max_size;           //  largest input message; 0 = unlimited
-    int hwm;                   //  0 = libzmq's default
-    int linger_ms;             //  <0 = default 1000
-    int stats_interval_ms;     //  0 = no periodic report
+    int jobs;                      //  commands at once; 0 = 1
+    int timeout_ms;                //  kill a command after this; 0 = never
+    bool lines;                    //  lines mode (see above)
+    size_t max_output;             //  stdout bytes kept per message; 0 = 16 MiB; more is a failure
+    size_t max_size;               //  largest input message; 0 = unlimited
+    int hwm;                       //  0 = libzmq's default
+    int linger_ms;                 //  <0 = default 1000
+    int stats_interval_ms;         //  0 = no periodic report
 } zk_worker_config_t;
 
 typedef struct {
-    uint64_t received;      //  messages taken from the input
-    uint64_t succeeded;     //  commands (or lines) that exited 0
-    uint64_t failed;        //  non-zero exit, signal, too much output, dead coprocess
-    uint64_t timed_out;     //  killed at the timeout (also counted in failed)
-    uint64_t replied;       //  replies sent (success and error)
-    uint64_t sent;          //  messages sent on the output socket
-    uint64_t refused;       //  input messages refused (too big, newline in lines mode)
-    uint64_t restarts;      //  lines mode: coprocesses started again after one ended
+    uint64_t received;       //  messages taken from the input
+    uint64_t succeeded;      //  commands (or lines) that exited 0
+    uint64_t failed;         //  non-zero exit, signal, too much output, dead coprocess
+    uint64_t timed_out;      //  killed at the timeout (also counted in failed)
+    uint64_t replied;        //  replies sent (success and error)
+    uint64_t sent;           //  messages sent on the output socket
+    uint64_t refused;        //  input messages refused (too big, newline in lines mode)
+    uint64_t restarts;       //  lines mode: coprocesses started again after one ended
+    uint64_t acked;          //  queue input: messages acked (the server confirmed)
+    uint64_t nacked;         //  queue input: messages handed back (failure, refusal)
+    uint64_t output_failed;  //  queue output: puts not confirmed
+    uint64_t running;        //  requests running now (a gauge)
 } zk_worker_stats_t;
 
 typedef struct _zk_worker_t zk_worker_t;

@@ -19,6 +19,17 @@
 #define S_MIN_LINGER_MS       100    //  a sender always gets this much to hand over
 #define S_REP_LINGER_MS       1000   //  rep: for its last answer
 #define S_MIN_MAXMSGSIZE      65536  //  ZMQ_MAXMSGSIZE floor (handshakes must fit)
+#define S_QUEUE_WINDOW        100    //  queue: messages taken at once, at most
+#define S_QUEUE_LIST_MAX      1000   //  queue --list: lines by default (the server's cap)
+
+//  What zkit-cat does with a queue spec.
+typedef enum {
+    S_QUEUE_NONE,  //  not a queue
+    S_QUEUE_PUT,
+    S_QUEUE_TAKE,
+    S_QUEUE_LIST,
+    S_QUEUE_REQUEUE,
+} s_queue_mode_t;
 
 //  What a config settles into (zk_cat_validate and zk_cat_new share it).
 typedef struct {
@@ -29,8 +40,12 @@ typedef struct {
     zk_cat_format_t format;
     size_t max_size;
     bool envelope;
-    int64_t send_timeout_ms;  //  push, pub, pair sending; -1 = no limit
+    int64_t send_timeout_ms;  //  push, pub, pair sending; queue put, list, requeue; -1 = no limit
     int64_t timeout_ms;       //  everything else; -1 = no limit
+    s_queue_mode_t queue_mode;
+    char origin[ZK_SPEC_QUEUE_NAME_MAX + 1];  //  NAME of a NAME.dead spec, else ""
+    uint8_t id[ZK_ID_SIZE];                   //  requeue --id
+    bool has_id;
 } s_settings_t;
 
 struct _zk_cat_t {
@@ -38,8 +53,9 @@ struct _zk_cat_t {
     s_settings_t settings;
     zk_cat_output_t output;
     zk_spec_t *spec;
-    void *context;  //  private libzmq context
-    void *handle;   //  the libzmq socket
+    void *context;        //  private libzmq context
+    void *handle;         //  the libzmq socket
+    zk_client_t *client;  //  a queue spec's client instead
     FILE *in;
     zk_cat_reader_t *reader;  //  over in, or NULL
     int data_next;            //  next item of config.data
@@ -140,6 +156,85 @@ s_timeout_ms (double seconds, int64_t fallback)
     return ms > 1e12 ? (int64_t) 1e12 : (int64_t) ms;
 }
 
+static bool
+s_sends (const s_settings_t *settings)
+{
+    if (settings->type == ZK_SPEC_QUEUE)
+        return settings->queue_mode == S_QUEUE_PUT;
+    return s_type_sends (settings->type);
+}
+
+static bool
+s_prints (const s_settings_t *settings)
+{
+    if (settings->type == ZK_SPEC_QUEUE)
+        return settings->queue_mode == S_QUEUE_TAKE;
+    return s_type_prints (settings->type);
+}
+
+/*  A queue spec: what to do with it (put; -n: take; --list; --requeue)
+    and what only that allows. Other specs: refuse the queue flags.     */
+static int
+s_settle_queue (const zk_cat_config_t *config, s_settings_t *settings, char *reason, size_t size)
+{
+    const char *flag = config->list ? "--list" : config->requeue ? "--requeue" : "--id";
+    if (settings->type != ZK_SPEC_QUEUE) {
+        if (config->list || config->requeue || config->id)
+            return zk_engine_reason (
+                reason, size, "%s: only for a queue spec (queue>tcp://HOST:PORT/NAME)", flag);
+        return 0;
+    }
+    if (config->list && config->requeue)
+        return zk_engine_reason (reason, size, "--list and --requeue cannot be combined");
+    if (config->id && !config->requeue)
+        return zk_engine_reason (reason, size, "--id: only with --requeue");
+    if (config->list)
+        settings->queue_mode = S_QUEUE_LIST;
+    else if (config->requeue)
+        settings->queue_mode = S_QUEUE_REQUEUE;
+    else if (config->count)
+        settings->queue_mode = S_QUEUE_TAKE;
+    else
+        settings->queue_mode = S_QUEUE_PUT;
+    bool admin = config->list || config->requeue;
+    if (admin
+        && (config->data.count || config->raw || config->frame_sep || config->format
+            || config->envelope || config->headers.count || config->content_type))
+        return zk_engine_reason (
+            reason, size, "%s prints a listing: it takes no message or format options", flag);
+    if (config->requeue && config->count)
+        return zk_engine_reason (reason, size,
+                                 "--requeue moves every dead letter (or --id's), not -n of them");
+    if (settings->queue_mode == S_QUEUE_PUT && config->format)
+        return zk_engine_reason (reason, size,
+                                 "--format: putting into a queue prints nothing (-n N takes)");
+    if (settings->queue_mode == S_QUEUE_TAKE
+        && (config->data.count || config->envelope || config->headers.count
+            || config->content_type))
+        return zk_engine_reason (reason, size,
+                                 "-n N takes messages from the queue: --data/-e/-H/--content-type "
+                                 "are for putting (without -n)");
+    zk_spec_t *spec = zk_spec_new (config->spec);  //  valid: zk_engine_spec_type said so
+    const char *name = spec ? zk_spec_queue_name (spec) : "";
+    size_t length = strlen (name);
+    if (length > 5 && streq (name + length - 5, ".dead"))
+        snprintf (settings->origin, sizeof settings->origin, "%.*s", (int) (length - 5), name);
+    zk_spec_destroy (&spec);
+    if (config->requeue && !settings->origin[0])
+        return zk_engine_reason (reason, size,
+                                 "--requeue takes a dead-letter queue, NAME.dead (it moves "
+                                 "the messages back into NAME)");
+    if (config->id) {
+        if (zk_id_parse (config->id, settings->id))
+            return zk_engine_reason (reason, size,
+                                     "--id: '%s' is not a message id "
+                                     "(xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, as --list prints)",
+                                     config->id);
+        settings->has_id = true;
+    }
+    return 0;
+}
+
 static int
 s_settle (const zk_cat_config_t *config, s_settings_t *settings, char *reason, size_t size)
 {
@@ -151,7 +246,9 @@ s_settle (const zk_cat_config_t *config, s_settings_t *settings, char *reason, s
     settings->type = type;
     if (s_refusal (type))
         return zk_engine_reason (reason, size, "%s", s_refusal (type));
-    bool sends = s_type_sends (type), prints = s_type_prints (type);
+    if (s_settle_queue (config, settings, reason, size))
+        return ZK_EINVAL;
+    bool sends = s_sends (settings), prints = s_prints (settings);
 
     //  Framing of input and output.
     settings->delimiter = '\n';
@@ -230,7 +327,9 @@ s_settle (const zk_cat_config_t *config, s_settings_t *settings, char *reason, s
         return zk_engine_reason (reason, size, "--count: must not be negative");
     if (isnan (config->timeout))
         return zk_engine_reason (reason, size, "--timeout: not a number");
-    bool plain_sender = type == ZMQ_PUSH || type == ZMQ_PUB || type == ZMQ_PAIR;
+    bool plain_sender =
+        type == ZMQ_PUSH || type == ZMQ_PUB || type == ZMQ_PAIR
+        || (settings->queue_mode != S_QUEUE_NONE && settings->queue_mode != S_QUEUE_TAKE);
     settings->send_timeout_ms = s_timeout_ms (
         config->timeout, plain_sender ? (int64_t) (ZK_CAT_DEFAULT_SEND_TIMEOUT * 1000) : -1);
     settings->timeout_ms = s_timeout_ms (config->timeout, -1);
@@ -557,8 +656,10 @@ s_open (zk_cat_t *self)
         rc |= s_setsockopt_int (self->handle, ZMQ_RCVHWM, self->config.hwm);
     }
     //  Queue a message only for a peer that is connected, so "no peer took
-    //  it in time" is a send that did not happen, counted exactly.
-    if (s_type_sends (settings->type))
+    //  it in time" is a send that did not happen, counted exactly. Not on
+    //  req/dealer: there libzmq would throw away a reply still unread when
+    //  the peer closes the connection right after sending it.
+    if (type == ZMQ_PUSH || type == ZMQ_PUB || type == ZMQ_XPUB || type == ZMQ_PAIR)
         rc |= s_setsockopt_int (self->handle, ZMQ_IMMEDIATE, 1);
     //  A peer that sends a bigger frame is disconnected before we hold it.
     //  libzmq applies this to handshake commands too, hence the floor; s_recv
@@ -590,6 +691,27 @@ s_open (zk_cat_t *self)
     //  zk_spec_attach takes a zsock_t but only uses zsock_resolve (), which
     //  accepts a plain libzmq socket as well (czmq's polymorphic sockets).
     return zk_spec_attach (self->spec, (zsock_t *) self->handle);
+}
+
+//  A queue spec: its client. Every request gets the run's timeout (none
+//  while taking without --timeout: receivers wait as long as it takes).
+static int
+s_open_queue (zk_cat_t *self)
+{
+    const s_settings_t *settings = &self->settings;
+    int64_t timeout_ms =
+        settings->queue_mode == S_QUEUE_TAKE ? settings->timeout_ms : settings->send_timeout_ms;
+    zk_client_config_t config = {
+        .timeout_ms = timeout_ms < 0         ? -1
+                      : timeout_ms > INT_MAX ? INT_MAX
+                                             : (int) timeout_ms,
+        .max_size = settings->max_size,
+        .hwm = self->config.hwm,
+    };
+    if (config.timeout_ms == 0)
+        config.timeout_ms = 1;
+    self->client = zk_client_new (self->config.spec, &config);
+    return self->client ? 0 : ZK_ESOCKET;
 }
 
 static int
@@ -631,8 +753,15 @@ zk_cat_new (const zk_cat_config_t *config)
     self->output.frame_sep_size = settings->frame_sep_size;
     self->output.topic_first = settings->type == ZMQ_SUB;
     self->spec = zk_spec_new (config->spec);
+    if (!self->spec)
+        goto out_fail;
+    if (settings->type == ZK_SPEC_QUEUE) {
+        if (s_open_queue (self) || s_write_ready_file (self))
+            goto out_fail;
+        return self;
+    }
     self->context = zmq_ctx_new ();
-    if (!self->spec || !self->context) {
+    if (!self->context) {
         zk_error ("cannot create a ZeroMQ context: %s", zmq_strerror (errno));
         goto out_fail;
     }
@@ -701,6 +830,7 @@ zk_cat_destroy (zk_cat_t **self_p)
     if (!self)
         return;
     s_finish (self, 0);
+    zk_client_destroy (&self->client);
     zk_cat_reader_destroy (&self->reader);
     zk_spec_destroy (&self->spec);
     free (self);
@@ -1263,6 +1393,226 @@ s_run_dealer (zk_cat_t *self, FILE *out)
     return s_hand_over (self, rc, 0, timeout_ms);
 }
 
+//  --------------------------------------------------------------------------
+//  Queues
+
+/*  Put every input message, pipelined (the client keeps up to its window
+    awaiting confirms), and wait for the confirms. The first failure stops
+    the reading; what was read and not confirmed, and what the input still
+    holds, is counted and reported as not confirmed.                     */
+static int
+s_queue_put (zk_cat_t *self)
+{
+    zk_client_t *client = self->client;
+    zk_client_stats_t stats;
+    uint64_t in_hand = 0;
+    int rc = 0;
+    while (true) {
+        zmsg_t *msg;
+        rc = s_next_message (self, &msg);
+        if (rc || !msg)
+            break;
+        size_t frames = zmsg_size (msg);
+        rc = zk_client_put (client, NULL, &msg, NULL);
+        if (rc == ZK_EINVAL) {
+            zk_error ("message %" PRIu64 " has %zu frames: a queue message has 1 to %d",
+                      self->stats.read, frames, ZK_CLIENT_MAX_FRAMES);
+            in_hand = 1;
+            break;
+        }
+        if (rc) {
+            in_hand = 1;
+            break;
+        }
+        self->stats.sent++;
+        zk_client_process (client);
+        zk_client_stats (client, &stats);
+        if (stats.failed)
+            break;
+    }
+    //  Whatever stopped us, let what is on its way be confirmed (each
+    //  request ends by its own deadline; an interrupt ends the wait).
+    if (rc != ZK_EINTR) {
+        int flushed = zk_client_flush (client, -1);
+        if (flushed == ZK_EINTR)
+            rc = ZK_EINTR;
+    }
+    zk_client_stats (client, &stats);
+    uint64_t unconfirmed = stats.puts - stats.confirmed + in_hand;
+    bool complete = true;
+    if (unconfirmed || rc)
+        unconfirmed += s_count_rest (self, UINT64_MAX, &complete);
+    self->stats.unsent = unconfirmed;
+    self->stats.delivered = unconfirmed == 0;
+    if (unconfirmed == 0)
+        return rc == ZK_EINTR ? 0 : rc;
+    char why[300];
+    if (rc == ZK_EINTR)
+        snprintf (why, sizeof why, "interrupted");
+    else if (stats.connects == 0)
+        snprintf (why, sizeof why, "no connection to the queue server within %g s",
+                  s_seconds (self->settings.send_timeout_ms));
+    else
+        snprintf (why, sizeof why, "%s", zk_client_last_error (client));
+    zk_error ("%s%" PRIu64 " message(s) not confirmed durable (%" PRIu64 " confirmed): %s",
+              complete ? "" : "at least ", unconfirmed, stats.confirmed, why);
+    return ZK_ETIMEDOUT;
+}
+
+/*  Take count messages: print each, flush, and only then ack it. The GET
+    window never lets the server hand us more than we still want: before
+    an ack lowers what we hold, the window is lowered first.             */
+static int
+s_queue_take (zk_cat_t *self, FILE *out)
+{
+    zk_client_t *client = self->client;
+    int64_t timeout_ms = self->settings.timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : zk_now_ms () + timeout_ms;
+    uint64_t want = (uint64_t) self->config.count;
+    int window = want < S_QUEUE_WINDOW ? (int) want : S_QUEUE_WINDOW;
+    const char *failed = NULL;  //  the step that failed, for the log
+    int rc = zk_client_get (client, NULL, window);
+    if (rc)
+        failed = "GET";
+    uint64_t done = 0;
+    while (rc == 0 && done < want) {
+        zk_delivery_t *delivery;
+        int64_t left = deadline < 0 ? -1 : deadline - zk_now_ms ();
+        if (deadline >= 0 && left < 0)
+            left = 0;
+        rc = zk_client_recv (client, left > INT_MAX ? INT_MAX : (int) left, &delivery);
+        if (rc == ZK_ETIMEDOUT) {
+            zk_error ("received %" PRIu64 " of %" PRIu64 " message(s) within %g s", done, want,
+                      s_seconds (timeout_ms));
+            return rc;
+        }
+        if (rc)
+            break;
+        self->stats.received++;
+        if (out && (zk_cat_print (&self->output, delivery->body, out) || fflush (out))) {
+            zk_error ("cannot write output: %s", strerror (errno));
+            zk_client_nack (client, delivery, false, "zkit-cat could not write it");
+            zk_delivery_destroy (&delivery);
+            return ZK_EIO;
+        }
+        uint64_t still = want - done - 1;
+        if ((uint64_t) window > still) {
+            window = (int) still;
+            rc = zk_client_get (client, NULL, window);
+            failed = rc ? "GET" : NULL;
+        }
+        if (rc == 0) {
+            rc = zk_client_ack (client, delivery, NULL);
+            failed = rc ? "ACK" : NULL;
+        }
+        if (rc == ZK_ENOENT) {
+            char id[ZK_ID_TEXT_SIZE];
+            zk_id_format (delivery->id, id);
+            zk_warn ("message %s was printed, but its lease had ended: the queue will deliver "
+                     "it again",
+                     id);
+            rc = 0;
+        }
+        zk_delivery_destroy (&delivery);
+        done++;
+    }
+    if (rc == ZK_EINTR)
+        return 0;
+    if (rc)
+        zk_error ("queue %s: %s failed after %" PRIu64 " of %" PRIu64 " message(s): %s (%s)",
+                  zk_client_queue (client), failed ? failed : "receive", done, want,
+                  zk_strerror (rc), zk_client_last_error (client));
+    return rc;
+}
+
+//  Print text, escaping control bytes (\xHH), so one entry stays one line.
+static void
+s_print_clean (const char *text, FILE *out)
+{
+    for (const unsigned char *byte = (const unsigned char *) text; *byte; byte++)
+        if (*byte < 32 || *byte == 127)
+            fprintf (out, "\\x%02x", *byte);
+        else
+            fputc (*byte, out);
+}
+
+//  --list: one line per message, "ID ATTEMPTS REASON".
+static int
+s_queue_list (zk_cat_t *self, FILE *out)
+{
+    size_t max = self->config.count ? (size_t) self->config.count : S_QUEUE_LIST_MAX;
+    zmsg_t *entries;
+    int rc = zk_client_list (self->client, NULL, max, &entries);
+    if (rc) {
+        zk_error ("cannot list %s: %s (%s)", zk_client_queue (self->client), zk_strerror (rc),
+                  zk_client_last_error (self->client));
+        return ZK_EIO;
+    }
+    for (zframe_t *frame = zmsg_first (entries); frame; frame = zmsg_next (entries)) {
+        zk_client_entry_t entry;
+        if (zk_client_entry (frame, &entry)) {
+            self->stats.refused++;
+            zk_warn_limited ("a malformed LIST line from the server: skipped");
+            continue;
+        }
+        self->stats.received++;
+        //  A dead letter's attempts are those it had in NAME: when the
+        //  server's LIST does not carry them, NAME's STATUS does.
+        uint8_t id[ZK_ID_SIZE];
+        zk_client_status_t status;
+        if (entry.attempts == 0 && self->settings.origin[0] && zk_id_parse (entry.id, id) == 0
+            && zk_client_status (self->client, self->settings.origin, id, &status) == 0) {
+            if (streq (status.state, "dead"))
+                entry.attempts = status.attempt;
+            zmsg_destroy (&status.detail);
+        }
+        if (out) {
+            fprintf (out, "%s %" PRIu64 " ", entry.id, entry.attempts);
+            s_print_clean (entry.reason, out);
+            fputc ('\n', out);
+        }
+    }
+    zmsg_destroy (&entries);
+    if (out && fflush (out)) {
+        zk_error ("cannot write output: %s", strerror (errno));
+        return ZK_EIO;
+    }
+    return 0;
+}
+
+//  --requeue: move NAME.dead's messages (or --id's) back into NAME.
+static int
+s_queue_requeue (zk_cat_t *self)
+{
+    const char *from = zk_client_queue (self->client);
+    const char *to = self->settings.origin;
+    uint64_t moved;
+    int rc = zk_client_move (self->client, from, to,
+                             self->settings.has_id ? self->settings.id : NULL, &moved);
+    if (rc) {
+        zk_error ("cannot move %s to %s: %s (%s)", from, to, zk_strerror (rc),
+                  zk_client_last_error (self->client));
+        return ZK_EIO;
+    }
+    if (self->settings.has_id && moved == 0) {
+        zk_error ("message %s is not waiting in %s", self->config.id, from);
+        return ZK_ENOENT;
+    }
+    zk_notice ("moved %" PRIu64 " message(s) from %s to %s", moved, from, to);
+    return 0;
+}
+
+static int
+s_run_queue (zk_cat_t *self, FILE *out)
+{
+    switch (self->settings.queue_mode) {
+        case S_QUEUE_TAKE: return s_queue_take (self, out);
+        case S_QUEUE_LIST: return s_queue_list (self, out);
+        case S_QUEUE_REQUEUE: return s_queue_requeue (self);
+        default: return s_queue_put (self);
+    }
+}
+
 int
 zk_cat_run (zk_cat_t *self, FILE *in, FILE *out)
 {
@@ -1270,7 +1620,7 @@ zk_cat_run (zk_cat_t *self, FILE *in, FILE *out)
     assert (!self->ran);
     self->ran = true;
     self->in = in;
-    if (in && !self->config.data.count && s_type_sends (self->settings.type)) {
+    if (in && !self->config.data.count && s_sends (&self->settings)) {
         self->reader = zk_cat_reader_new (in, self->settings.delimiter, self->settings.max_size);
         if (!self->reader)
             return ZK_ENOMEM;
@@ -1281,6 +1631,7 @@ zk_cat_run (zk_cat_t *self, FILE *in, FILE *out)
         case ZMQ_PAIR: return s_run_sender (self, out);
         case ZMQ_REQ: return s_run_requester (self, out);
         case ZMQ_DEALER: return s_run_dealer (self, out);
+        case ZK_SPEC_QUEUE: return s_run_queue (self, out);
         default: {
             int64_t timeout = self->settings.timeout_ms;
             int rc = s_receive (self, out, (uint64_t) self->config.count,

@@ -23,6 +23,7 @@ zk_strerror (int rc)
         case ZK_ECOMMAND:   return "command failed";
         case ZK_ENOSPC:     return "no space left on device";
         case ZK_EBUSY:      return "resource busy";
+        case ZK_ENOENT:     return "no such message";
         default:            return "unknown error";
     }
 }

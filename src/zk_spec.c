@@ -2,21 +2,25 @@
 
     Grammar (docs/protocol.md, "Socket specs"):
         spec      = type ( "@" / ">" ) endpoint *( "," [ "@" / ">" ] endpoint )
+                  / "queue>" endpoint *( "," [ ">" ] endpoint ) "/" name
         endpoint  = transport "://" address
+        name      = 1*128( ALPHA / DIGIT / "." / "_" / "-" )   ; not "." first, no ".."
+    A queue spec's name follows the last '/' of its last endpoint.
     The parser never trusts its input: lengths are bounded, every byte is
     checked, and a reason names what is wrong.                           */
 
 #include "zk_classes.h"
 
 typedef struct {
-    char *text;       //  endpoint as written, without a direction prefix
-    char *resolved;   //  bound address after attach, or NULL
+    char *text;      //  endpoint as written, without a direction prefix
+    char *resolved;  //  bound address after attach, or NULL
     bool binds;
 } s_endpoint_t;
 
 struct _zk_spec_t {
     char *text;
     int type;
+    char *queue_name;  //  a queue spec's NAME, else NULL
     size_t size;
     s_endpoint_t endpoints[ZK_SPEC_MAX_ENDPOINTS];
 };
@@ -25,13 +29,13 @@ static const struct {
     const char *name;
     int type;
 } s_types[] = {
-    {"pub", ZMQ_PUB},       {"sub", ZMQ_SUB},   {"xpub", ZMQ_XPUB}, {"xsub", ZMQ_XSUB},
-    {"push", ZMQ_PUSH},     {"pull", ZMQ_PULL}, {"req", ZMQ_REQ},   {"rep", ZMQ_REP},
-    {"dealer", ZMQ_DEALER}, {"router", ZMQ_ROUTER}, {"pair", ZMQ_PAIR},
+    {"pub", ZMQ_PUB},       {"sub", ZMQ_SUB},       {"xpub", ZMQ_XPUB}, {"xsub", ZMQ_XSUB},
+    {"push", ZMQ_PUSH},     {"pull", ZMQ_PULL},     {"req", ZMQ_REQ},   {"rep", ZMQ_REP},
+    {"dealer", ZMQ_DEALER}, {"router", ZMQ_ROUTER}, {"pair", ZMQ_PAIR}, {"queue", ZK_SPEC_QUEUE},
 };
 
-static const char *s_transports[]
-    = {"tcp", "ipc", "inproc", "pgm", "epgm", "norm", "ws", "wss", "tipc", "vmci", "udp"};
+static const char *s_transports[] = {"tcp", "ipc", "inproc", "pgm",  "epgm", "norm",
+                                     "ws",  "wss", "tipc",   "vmci", "udp"};
 
 int
 zk_spec_type_from_name (const char *name)
@@ -117,6 +121,109 @@ s_check_endpoint (const char *endpoint, bool binds, char *reason, size_t reason_
     return 0;
 }
 
+//  [A-Za-z0-9._-], whatever the locale.
+static bool
+s_queue_name_char (char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.'
+           || c == '_' || c == '-';
+}
+
+int
+zk_spec_check_queue_name (const char *name, size_t size, char *reason, size_t reason_size)
+{
+    char local[8], shown[8];
+    if (!reason) {
+        reason = local;
+        reason_size = sizeof local;
+    }
+    if (!name || size == 0) {
+        snprintf (reason, reason_size, "empty queue name");
+        return ZK_EINVAL;
+    }
+    if (size > ZK_SPEC_QUEUE_NAME_MAX) {
+        snprintf (reason, reason_size, "queue name longer than %d bytes", ZK_SPEC_QUEUE_NAME_MAX);
+        return ZK_EINVAL;
+    }
+    for (size_t i = 0; i < size; i++)
+        if (!s_queue_name_char (name[i])) {
+            snprintf (reason, reason_size,
+                      "queue name '%.*s' contains %s (allowed: letters, digits, '.', '_', '-')",
+                      (int) size, name, s_show_char (name[i], shown));
+            return ZK_EINVAL;
+        }
+    if (name[0] == '.') {
+        snprintf (reason, reason_size, "queue name '%.*s' starts with '.'", (int) size, name);
+        return ZK_EINVAL;
+    }
+    if (memmem (name, size, "..", 2)) {
+        snprintf (reason, reason_size, "queue name '%.*s' contains '..'", (int) size, name);
+        return ZK_EINVAL;
+    }
+    return 0;
+}
+
+/*  A queue spec: cut "/NAME" off the end of the endpoint list (in place)
+    and keep NAME. The name is after the last '/' of the last endpoint's
+    address (an ipc path keeps its other slashes); queues are served by
+    zkit-queue, so the spec must connect.                                */
+static int
+s_split_queue (zk_spec_t *self, char *endpoints, bool binds, char *reason, size_t reason_size)
+{
+    if (binds) {
+        snprintf (reason, reason_size,
+                  "a queue spec only connects (queue>ENDPOINT/NAME): queues are served by "
+                  "zkit-queue 'router@ENDPOINT'");
+        return ZK_EINVAL;
+    }
+    char *last = strrchr (endpoints, ',');
+    last = last ? last + 1 : endpoints;
+    char *scheme = strstr (last, "://");
+    if (!scheme)
+        return 0;  //  the endpoint check says what is wrong
+    char *slash = strrchr (scheme + 3, '/');
+    if (!slash || slash == scheme + 3) {
+        snprintf (reason, reason_size,
+                  "queue spec without a queue name: write queue>ENDPOINT/NAME "
+                  "(queue>tcp://127.0.0.1:5570/orders)");
+        return ZK_EINVAL;
+    }
+    char why[200];
+    if (zk_spec_check_queue_name (slash + 1, strlen (slash + 1), why, sizeof why)) {
+        snprintf (reason, reason_size, "%s", why);
+        return ZK_EINVAL;
+    }
+    self->queue_name = strdup (slash + 1);
+    if (!self->queue_name) {
+        snprintf (reason, reason_size, "out of memory");
+        return ZK_ENOMEM;
+    }
+    *slash = 0;
+    return 0;
+}
+
+//  What a queue spec's endpoint may not be, beyond any endpoint's rules.
+static int
+s_check_queue_endpoint (const char *endpoint, bool binds, char *reason, size_t reason_size)
+{
+    if (binds) {
+        snprintf (reason, reason_size,
+                  "a queue spec only connects: '@%s' would bind (queues are served by "
+                  "zkit-queue)",
+                  endpoint);
+        return ZK_EINVAL;
+    }
+    const char *scheme = strstr (endpoint, "://");
+    if (scheme && strncmp (endpoint, "tcp://", 6) == 0 && strchr (scheme + 3, '/')) {
+        snprintf (reason, reason_size,
+                  "endpoint '%s': the queue NAME goes once, after the last endpoint "
+                  "(queue>tcp://a:1,tcp://b:2/NAME)",
+                  endpoint);
+        return ZK_EINVAL;
+    }
+    return 0;
+}
+
 static void
 s_spec_free (zk_spec_t *self)
 {
@@ -124,6 +231,7 @@ s_spec_free (zk_spec_t *self)
         free (self->endpoints[i].text);
         free (self->endpoints[i].resolved);
     }
+    free (self->queue_name);
     free (self->text);
     free (self);
 }
@@ -144,8 +252,7 @@ s_parse (const char *text, zk_spec_t **spec_p, char *reason, size_t reason_size)
     }
     size_t type_len = strcspn (text, "@>");
     if (type_len == length) {
-        snprintf (reason, reason_size,
-                  "expected TYPE@ENDPOINT (bind) or TYPE>ENDPOINT (connect)");
+        snprintf (reason, reason_size, "expected TYPE@ENDPOINT (bind) or TYPE>ENDPOINT (connect)");
         return ZK_EINVAL;
     }
     char type_name[16];
@@ -160,7 +267,7 @@ s_parse (const char *text, zk_spec_t **spec_p, char *reason, size_t reason_size)
     if (type < 0) {
         snprintf (reason, reason_size,
                   "unknown socket type '%s' (pub sub xpub xsub push pull req rep dealer "
-                  "router pair)",
+                  "router pair queue)",
                   type_name);
         return ZK_EINVAL;
     }
@@ -178,7 +285,9 @@ s_parse (const char *text, zk_spec_t **spec_p, char *reason, size_t reason_size)
     //  Split on commas; an empty item (",," or a trailing comma) is an error.
     char *cursor = copy + type_len + 1;
     int rc = 0;
-    while (true) {
+    if (type == ZK_SPEC_QUEUE)
+        rc = s_split_queue (self, cursor, default_binds, reason, reason_size);
+    while (rc == 0) {
         char *comma = strchr (cursor, ',');
         if (comma)
             *comma = 0;
@@ -186,6 +295,11 @@ s_parse (const char *text, zk_spec_t **spec_p, char *reason, size_t reason_size)
         if (*cursor == '@' || *cursor == '>') {
             binds = *cursor == '@';
             cursor++;
+        }
+        if (type == ZK_SPEC_QUEUE) {
+            rc = s_check_queue_endpoint (cursor, binds, reason, reason_size);
+            if (rc)
+                break;
         }
         if (self->size == ZK_SPEC_MAX_ENDPOINTS) {
             snprintf (reason, reason_size, "more than %d endpoints", ZK_SPEC_MAX_ENDPOINTS);
@@ -282,6 +396,13 @@ zk_spec_size (const zk_spec_t *self)
 }
 
 const char *
+zk_spec_queue_name (const zk_spec_t *self)
+{
+    assert (self);
+    return self->queue_name;
+}
+
+const char *
 zk_spec_endpoint (const zk_spec_t *self, size_t index)
 {
     assert (self);
@@ -310,12 +431,18 @@ zsock_t *
 zk_spec_socket (const zk_spec_t *self)
 {
     assert (self);
-    zsock_t *sock = zsock_new (self->type);
+    bool queue = self->type == ZK_SPEC_QUEUE;
+    zsock_t *sock = zsock_new (queue ? ZMQ_DEALER : self->type);
     if (!sock) {
         zk_error ("cannot create %s socket: %s", zk_spec_type_name (self), zmq_strerror (errno));
         return NULL;
     }
     zsock_set_linger (sock, ZK_DEFAULT_LINGER_MS);
+    if (queue) {
+        zsock_set_heartbeat_ivl (sock, ZK_SPEC_HEARTBEAT_IVL_MS);
+        zsock_set_heartbeat_timeout (sock, ZK_SPEC_HEARTBEAT_TIMEOUT_MS);
+        zsock_set_heartbeat_ttl (sock, ZK_SPEC_HEARTBEAT_TIMEOUT_MS);
+    }
     return sock;
 }
 

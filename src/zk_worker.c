@@ -13,7 +13,15 @@
 
     A request remembers where its answer goes: its routing envelope (the
     frames copied back in front of the reply; NULL for one-way inputs) and
-    its zkit envelope frame, echoed back byte-exact on success. Sends never
+    its zkit envelope frame, echoed back byte-exact on success.
+
+    A queue input (queue>ENDPOINT/NAME) is a zk_client: GET with a window
+    of `jobs`, so the server never leases this worker more than it can
+    run; a delivery is a request whose answer is an ACK (stdout the
+    result) or a NACK (requeue, the failure the reason). A queue output
+    puts the stdout and acks the input only once the put is confirmed: a
+    crash in between is a redelivery, never a loss. The clients are
+    processed every loop turn; their callbacks run there. Sends never
     block the loop: what a socket cannot take now waits in an outbox, and
     the input is not read while an outbox holds anything (back-pressure).  */
 
@@ -35,6 +43,7 @@ extern char **environ;
 #define S_DEFAULT_MAX_OUTPUT ((size_t) 16 << 20)
 #define S_KILL_GRACE_MS      500  //  SIGTERM, then SIGKILL this much later
 #define S_STOP_GRACE_MS      250  //  the same when the worker stops
+#define S_DRAIN_MS           400  //  queue acks/nacks handed over at stop, at most
 #define S_REAP_TICK_MS       50   //  waitid poll period where pidfd_open is missing
 #define S_LINES_DEPTH        32   //  lines written to a coprocess ahead of its answers
 #define S_RESTART_MIN_MS     100  //  coprocess restart back-off
@@ -57,6 +66,7 @@ typedef struct {
     zframe_t *envelope_frame;  //  the request's envelope as received, or NULL
     zk_envelope_t *envelope;   //  the same, decoded
     int64_t deadline;          //  ms; 0: none
+    zk_delivery_t *delivery;   //  queue input: the message to ack or nack (body moved out)
 } s_request_t;
 
 typedef struct {
@@ -92,6 +102,7 @@ typedef enum {
     S_REF_PIPE,
     S_REF_INPUT,
     S_REF_OUTPUT,
+    S_REF_CLIENT,
     S_REF_PIDFD,
     S_REF_STDIN,
     S_REF_STDOUT
@@ -117,7 +128,8 @@ typedef struct {
     size_t max_output;
     int input_type;  //  as the user wrote it (rep, router ...)
     int output_type;
-    zsock_t *input, *output;
+    zsock_t *input, *output;  //  NULL for a queue
+    zk_client_t *in_queue, *out_queue;
     zk_spec_t *input_spec, *output_spec;
     zlist_t *input_outbox, *output_outbox;  //  zmsg_t * the socket could not take yet
     s_slot_t *slots;
@@ -131,13 +143,23 @@ typedef struct {
     uint64_t dropped;  //  replies a socket refused at send (peer gone, stop)
 } s_worker_t;
 
+//  A queue message on its way to its ACK: after the output PUT (if any)
+//  is confirmed, the ack with the result.
+typedef struct {
+    s_worker_t *worker;
+    zk_delivery_t *delivery;  //  its queue and id (NULL: an output put alone)
+    zmsg_t *result;           //  ACK's result frames, or NULL
+    bool had_result;          //  the ACK carried one (a 413 is then retried without)
+} s_settle_t;
+
 struct _zk_worker_t {
     zactor_t *actor;
     s_setup_t *setup;
 };
 
-static const int s_input_types[] = {ZMQ_PULL, ZMQ_SUB, ZMQ_REP, ZMQ_DEALER, ZMQ_ROUTER, -1};
-static const int s_output_types[] = {ZMQ_PUSH, ZMQ_PUB, ZMQ_DEALER, -1};
+static const int s_input_types[] = {ZMQ_PULL,   ZMQ_SUB,       ZMQ_REP, ZMQ_DEALER,
+                                    ZMQ_ROUTER, ZK_SPEC_QUEUE, -1};
+static const int s_output_types[] = {ZMQ_PUSH, ZMQ_PUB, ZMQ_DEALER, ZK_SPEC_QUEUE, -1};
 
 // ---------------------------------------------------------------- small helpers
 
@@ -415,6 +437,7 @@ s_request_clear (s_request_t *request)
     zmsg_destroy (&request->routing);
     zframe_destroy (&request->envelope_frame);
     zk_envelope_destroy (&request->envelope);
+    zk_delivery_destroy (&request->delivery);
     request->deadline = 0;
 }
 
@@ -496,17 +519,177 @@ s_flush (s_worker_t *self, zsock_t *sock, zlist_t *outbox)
     }
 }
 
+// ---------------------------------------------------------------- queues
+
+static void
+s_settle_destroy (s_settle_t **settle_p)
+{
+    s_settle_t *settle = *settle_p;
+    if (settle) {
+        zk_delivery_destroy (&settle->delivery);
+        zmsg_destroy (&settle->result);
+        free (settle);
+        *settle_p = NULL;
+    }
+}
+
+static void
+s_on_nacked (zk_client_t *client, int rc, zmsg_t *reply, void *arg)
+{
+    (void) client;
+    (void) reply;
+    s_settle_t *settle = arg;
+    if (rc == 0)
+        settle->worker->stats.nacked++;
+    else if (rc != ZK_ENOENT)
+        zk_warn_limited ("queue: a nack failed (%s): the lease ends it instead", zk_strerror (rc));
+    s_settle_destroy (&settle);
+}
+
+static void
+s_nack (s_worker_t *self, s_settle_t **settle_p, const char *reason)
+{
+    s_settle_t *settle = *settle_p;
+    *settle_p = NULL;
+    if (zk_client_nack_async (self->in_queue, settle->delivery, false, reason, s_on_nacked, settle))
+        s_settle_destroy (&settle);
+}
+
+/*  The ACK's reply. A result the server finds too big (413) is not worth
+    a redelivery: ack again without it. A lease that ended first (404)
+    means the queue delivers the message again: at-least-once.          */
+static void
+s_on_acked (zk_client_t *client, int rc, zmsg_t *reply, void *arg)
+{
+    (void) reply;
+    s_settle_t *settle = arg;
+    s_worker_t *self = settle->worker;
+    if (rc == 0)
+        self->stats.acked++;
+    else if (rc == ZK_ETOOBIG && settle->had_result) {
+        zk_warn_limited ("queue: the result of %s is too big for the server: acked without it",
+                         self->command);
+        settle->had_result = false;
+        if (zk_client_ack_async (client, settle->delivery, NULL, s_on_acked, settle) == 0)
+            return;
+    }
+    else if (rc == ZK_ENOENT)
+        zk_warn_limited ("queue: the lease ended before the ack: the message comes again");
+    else
+        zk_warn_limited ("queue: an ack failed (%s): the message comes again", zk_strerror (rc));
+    s_settle_destroy (&settle);
+}
+
+static void
+s_ack (s_worker_t *self, s_settle_t *settle)
+{
+    zmsg_t *result = settle->result;
+    settle->result = NULL;
+    settle->had_result = result != NULL;
+    if (zk_client_ack_async (self->in_queue, settle->delivery, &result, s_on_acked, settle))
+        s_settle_destroy (&settle);
+}
+
+//  The output PUT's confirm: now the input may be acked. No confirm: the
+//  input goes back to its queue, to run again.
+static void
+s_on_output (zk_client_t *client, int rc, zmsg_t *reply, void *arg)
+{
+    (void) client;
+    (void) reply;
+    s_settle_t *settle = arg;
+    s_worker_t *self = settle->worker;
+    if (rc)
+        self->stats.output_failed++;
+    if (!settle->delivery) {
+        if (rc)
+            zk_warn_limited ("queue output: a put failed (%s): %s", zk_strerror (rc),
+                             zk_client_last_error (client));
+        s_settle_destroy (&settle);
+    }
+    else if (rc) {
+        char reason[S_REASON_SIZE];
+        snprintf (reason, sizeof reason, "output not confirmed: %s", zk_client_last_error (client));
+        zk_warn_limited ("queue: %s: the input goes back", reason);
+        s_nack (self, &settle, reason);
+    }
+    else
+        s_ack (self, settle);
+}
+
+/*  Send the output: [envelope][data] on the output socket (no envelope on
+    pub, whose first frame is the topic), or PUT it into the output queue.
+    settle (may be NULL) is acked once the output is confirmed (queue) or
+    handed to the socket; it is taken.                                   */
+static void
+s_send_output (s_worker_t *self, s_request_t *request, const void *data, size_t size,
+               s_settle_t *settle)
+{
+    zmsg_t *msg = zmsg_new ();
+    if (request->envelope_frame && self->output_type != ZMQ_PUB)
+        zmsg_append (msg, &request->envelope_frame);
+    zmsg_addmem (msg, data, size);
+    self->stats.sent++;
+    if (self->out_queue) {
+        if (!settle) {
+            settle = calloc (1, sizeof *settle);
+            if (settle)
+                settle->worker = self;
+        }
+        if (!settle)
+            zmsg_destroy (&msg);
+        else if (zk_client_put_async (self->out_queue, NULL, &msg, NULL, s_on_output, settle))
+            s_on_output (self->out_queue, ZK_ENOMEM, NULL, settle);
+        return;
+    }
+    s_deliver (self, self->output, self->output_outbox, &msg);
+    if (settle)
+        s_ack (self, settle);
+}
+
+/*  A queue message is done: failure NULL, ack it with the stdout as its
+    result (after the output, if any, is confirmed); else nack it so the
+    queue delivers it again (and dead-letters it after --max-deliver).   */
+static void
+s_settle (s_worker_t *self, s_request_t *request, const char *failure, const void *data,
+          size_t size)
+{
+    s_settle_t *settle = calloc (1, sizeof *settle);
+    if (!settle) {
+        zk_warn_limited ("queue: out of memory: the lease ends the message instead");
+        return;
+    }
+    settle->worker = self;
+    settle->delivery = request->delivery;
+    request->delivery = NULL;
+    if (failure) {
+        s_nack (self, &settle, failure);
+        return;
+    }
+    if (size > 0) {
+        settle->result = zmsg_new ();
+        zmsg_addmem (settle->result, data, size);
+    }
+    if (self->output || self->out_queue)
+        s_send_output (self, request, data, size, settle);
+    else
+        s_ack (self, settle);
+}
+
 /*  Answer a request. failure NULL: success, data is COMMAND's stdout:
     the reply [routing][request envelope][data], or on an output socket
     [envelope][data] ([data] alone on pub, where the first frame is the
     topic). failure set: a requester gets [routing][error envelope][data];
-    one-way, the failure is only logged (rate-limited). The caller counts
-    succeeded/failed; the request is cleared.                              */
+    one-way, the failure is only logged (rate-limited). A queue message is
+    acked or nacked (s_settle). The caller counts succeeded/failed; the
+    request is cleared.                                                    */
 static void
 s_answer (s_worker_t *self, s_request_t *request, const char *failure, const void *data,
           size_t size)
 {
-    if (request->routing) {
+    if (request->delivery)
+        s_settle (self, request, failure, data, size);
+    else if (request->routing) {
         zmsg_t *reply = request->routing;
         request->routing = NULL;
         zframe_t *envelope = NULL;
@@ -524,15 +707,8 @@ s_answer (s_worker_t *self, s_request_t *request, const char *failure, const voi
     }
     else if (failure)
         zk_warn_limited ("%s failed: %s", self->command, failure);
-    else if (self->output) {
-        zmsg_t *msg = zmsg_new ();
-        if (request->envelope_frame && self->output_type != ZMQ_PUB) {
-            zmsg_append (msg, &request->envelope_frame);
-        }
-        zmsg_addmem (msg, data, size);
-        self->stats.sent++;
-        s_deliver (self, self->output, self->output_outbox, &msg);
-    }
+    else if (self->output || self->out_queue)
+        s_send_output (self, request, data, size, NULL);
     s_request_clear (request);
 }
 
@@ -549,7 +725,7 @@ s_refuse (s_worker_t *self, s_request_t *request, const char *reason)
 {
     self->stats.refused++;
     zk_warn_limited ("refused a message: %s", reason);
-    if (request->routing)
+    if (request->routing || request->delivery)
         s_answer (self, request, reason, "", 0);
     s_request_clear (request);
 }
@@ -997,6 +1173,23 @@ s_take_envelope (s_worker_t *self, zmsg_t *body, s_request_t *request)
     return 0;
 }
 
+static void s_start_request (s_worker_t *self, s_request_t *request, zmsg_t *msg, size_t size);
+
+//  Take one delivery from the queue input and start it.
+static void
+s_take_delivery (s_worker_t *self)
+{
+    zk_delivery_t *delivery;
+    if (zk_client_recv (self->in_queue, 0, &delivery))
+        return;
+    self->stats.received++;
+    s_request_t request = {0};
+    zmsg_t *msg = delivery->body;
+    delivery->body = NULL;
+    request.delivery = delivery;
+    s_start_request (self, &request, msg, zmsg_content_size (msg));
+}
+
 /*  Take one message from the input and start it. rep and router inputs:
     the routing envelope is the frames through the first empty frame (a
     router falls back to the first frame alone; a rep message without one
@@ -1032,32 +1225,40 @@ s_take_message (s_worker_t *self)
         if (!replies)
             zmsg_destroy (&request.routing);
     }
+    s_start_request (self, &request, msg, size);
+}
+
+//  The body of a request taken (msg taken; size: the whole message's):
+//  refuse it, or start it in a free slot.
+static void
+s_start_request (s_worker_t *self, s_request_t *request, zmsg_t *msg, size_t size)
+{
     char reason[S_REASON_SIZE];
     if (self->config->max_size && size > self->config->max_size) {
         snprintf (reason, sizeof reason, "message too large (%zu bytes, limit %zu)", size,
                   self->config->max_size);
         zmsg_destroy (&msg);
-        s_refuse (self, &request, reason);
+        s_refuse (self, request, reason);
         return;
     }
-    int rc = s_take_envelope (self, msg, &request);
+    int rc = s_take_envelope (self, msg, request);
     if (rc) {
         snprintf (reason, sizeof reason, "malformed envelope: %s", zk_strerror (rc));
         zmsg_destroy (&msg);
-        s_refuse (self, &request, reason);
+        s_refuse (self, request, reason);
         return;
     }
     if (self->config->lines && s_has_inner_newline (msg)) {
         zmsg_destroy (&msg);
-        s_refuse (self, &request, "message contains a newline (lines mode)");
+        s_refuse (self, request, "message contains a newline (lines mode)");
         return;
     }
     s_slot_t *slot = s_free_slot (self);
     assert (slot);  //  only called while s_accepting
     if (self->config->lines)
-        s_lines_submit (self, slot, &request, &msg);
+        s_lines_submit (self, slot, request, &msg);
     else
-        s_job_start (self, slot, &request, &msg);
+        s_job_start (self, slot, request, &msg);
 }
 
 // ---------------------------------------------------------------- timers, stats, pipe
@@ -1084,6 +1285,9 @@ s_add_stats (s_worker_t *self, zmsg_t *msg)
     zk_engine_add_counter (msg, "restarts", self->stats.restarts);
     zk_engine_add_counter (msg, "dropped", self->dropped);
     zk_engine_add_counter (msg, "running", (uint64_t) s_running (self));
+    zk_engine_add_counter (msg, "acked", self->stats.acked);
+    zk_engine_add_counter (msg, "nacked", self->stats.nacked);
+    zk_engine_add_counter (msg, "output_failed", self->stats.output_failed);
 }
 
 static void
@@ -1091,10 +1295,12 @@ s_report_stats (s_worker_t *self)
 {
     zk_notice ("stats received=%" PRIu64 " succeeded=%" PRIu64 " failed=%" PRIu64
                " timed_out=%" PRIu64 " replied=%" PRIu64 " sent=%" PRIu64 " refused=%" PRIu64
-               " restarts=%" PRIu64 " dropped=%" PRIu64 " running=%d",
+               " restarts=%" PRIu64 " dropped=%" PRIu64 " running=%d acked=%" PRIu64
+               " nacked=%" PRIu64 " output_failed=%" PRIu64,
                self->stats.received, self->stats.succeeded, self->stats.failed,
                self->stats.timed_out, self->stats.replied, self->stats.sent, self->stats.refused,
-               self->stats.restarts, self->dropped, s_running (self));
+               self->stats.restarts, self->dropped, s_running (self), self->stats.acked,
+               self->stats.nacked, self->stats.output_failed);
 }
 
 //  Act on every timer that is due: timeouts, SIGKILLs after a SIGTERM,
@@ -1157,6 +1363,12 @@ s_next_timeout (s_worker_t *self, int64_t now)
     }
     if (self->config->stats_interval_ms > 0)
         S_SOONER (self->next_stats);
+    zk_client_t *clients[] = {self->in_queue, self->out_queue};
+    for (int index = 0; index < 2; index++) {
+        long left = clients[index] ? zk_client_next_timeout (clients[index]) : -1;
+        if (left >= 0)
+            S_SOONER (now + left);
+    }
 #undef S_SOONER
     if (next == INT64_MAX)
         return -1;
@@ -1214,8 +1426,17 @@ s_build_items (s_worker_t *self)
     s_add_item (self, &count, zsock_resolve (self->pipe), 0, ZMQ_POLLIN, S_REF_PIPE, NULL);
     short input_events = (short) ((s_accepting (self) ? ZMQ_POLLIN : 0)
                                   | (zlist_size (self->input_outbox) ? ZMQ_POLLOUT : 0));
-    if (input_events)
+    if (self->input && input_events)
         s_add_item (self, &count, zsock_resolve (self->input), 0, input_events, S_REF_INPUT, NULL);
+    zk_client_t *clients[] = {self->in_queue, self->out_queue};
+    for (int index = 0; index < 2; index++)
+        if (clients[index]) {
+            zmq_pollitem_t items[2];
+            int added = zk_client_pollitems (clients[index], items, 2);
+            for (int item = 0; item < added; item++)
+                s_add_item (self, &count, items[item].socket, items[item].fd, items[item].events,
+                            S_REF_CLIENT, NULL);
+        }
     if (self->output && zlist_size (self->output_outbox))
         s_add_item (self, &count, zsock_resolve (self->output), 0, ZMQ_POLLOUT, S_REF_OUTPUT, NULL);
     for (int index = 0; index < self->slot_count; index++) {
@@ -1265,6 +1486,7 @@ s_handle_item (s_worker_t *self, const zmq_pollitem_t *item, const s_ref_t *ref)
                 s_take_message (self);
             break;
         case S_REF_OUTPUT: s_flush (self, self->output, self->output_outbox); break;
+        case S_REF_CLIENT: break;  //  the clients are processed every turn (s_run)
         case S_REF_STDIN:
             if (self->config->lines)
                 s_lines_write (slot);
@@ -1282,6 +1504,22 @@ s_handle_item (s_worker_t *self, const zmq_pollitem_t *item, const s_ref_t *ref)
                 s_slot_exited (self, slot);
             break;
     }
+}
+
+//  Let the queue clients handle what arrived and their timers (their
+//  callbacks ack, nack and put here), then start what was delivered
+//  while slots are free.
+static void
+s_process_queues (s_worker_t *self)
+{
+    if (self->out_queue)
+        zk_client_process (self->out_queue);
+    if (!self->in_queue)
+        return;
+    zk_client_process (self->in_queue);
+    for (int taken = 0; taken < 1000 && s_accepting (self) && zk_client_ready (self->in_queue);
+         taken++)
+        s_take_delivery (self);
 }
 
 static void
@@ -1306,7 +1544,36 @@ s_run (s_worker_t *self)
             if (slot->proc.pid > 0 && slot->proc.pidfd < 0 && s_process_exited (&slot->proc))
                 s_slot_exited (self, slot);
         }
+        if (!self->terminated)
+            s_process_queues (self);
     }
+}
+
+//  At stop: give the acks, nacks and puts on their way until deadline.
+static void
+s_drain_queues (s_worker_t *self, int64_t deadline)
+{
+    zk_client_t *clients[] = {self->in_queue, self->out_queue};
+    while (zk_now_ms () < deadline) {
+        int count = 0;
+        for (int index = 0; index < 2; index++)
+            if (clients[index] && zk_client_pending (clients[index]))
+                count += zk_client_pollitems (clients[index], self->items + count, 2);
+        if (count == 0)
+            return;
+        int64_t left = deadline - zk_now_ms ();
+        zmq_poll (self->items, count, left < 10 ? (long) (left < 0 ? 0 : left) : 10);
+        for (int index = 0; index < 2; index++)
+            if (clients[index])
+                zk_client_process (clients[index]);
+    }
+    size_t left = 0;
+    for (int index = 0; index < 2; index++)
+        left += clients[index] ? zk_client_pending (clients[index]) : 0;
+    if (left)
+        zk_warn ("worker: %zu queue request(s) without their reply at stop (the queue delivers "
+                 "those messages again)",
+                 left);
 }
 
 //  Reap every child that has exited, until none is left or the deadline.
@@ -1360,9 +1627,14 @@ s_stop (s_worker_t *self)
         if (self->slots[index].proc.pid > 0)
             kill (-self->slots[index].proc.pid, SIGKILL);
     s_wait_children (self, zk_now_ms () + S_STOP_GRACE_MS);
-    s_flush (self, self->input, self->input_outbox);
+    if (self->input)
+        s_flush (self, self->input, self->input_outbox);
     if (self->output)
         s_flush (self, self->output, self->output_outbox);
+    //  Acks and nacks on their way, within the linger but at most S_DRAIN_MS:
+    //  the process must be gone within a second of SIGTERM.
+    int linger = self->config->linger_ms < 0 ? ZK_DEFAULT_LINGER_MS : self->config->linger_ms;
+    s_drain_queues (self, zk_now_ms () + (linger < S_DRAIN_MS ? linger : S_DRAIN_MS));
     size_t unsent = zlist_size (self->input_outbox) + zlist_size (self->output_outbox);
     if (unsent)
         zk_warn ("worker: %zu replies could not be handed over at stop", unsent);
@@ -1403,6 +1675,8 @@ s_worker_destroy (s_worker_t **self_p)
             zmsg_destroy (&msg);
         zlist_destroy (&outboxes[box]);
     }
+    zk_client_destroy (&self->in_queue);
+    zk_client_destroy (&self->out_queue);
     zsock_destroy (&self->input);
     zsock_destroy (&self->output);
     zk_spec_destroy (&self->input_spec);
@@ -1423,6 +1697,14 @@ s_open_input (s_worker_t *self)
     if (!self->input_spec)
         return ZK_EINVAL;
     self->input_type = zk_spec_type (self->input_spec);
+    if (self->input_type == ZK_SPEC_QUEUE) {
+        zk_client_config_t queue_config = {.hwm = config->hwm, .max_size = config->max_size};
+        self->in_queue = zk_client_new (config->input, &queue_config);
+        if (!self->in_queue)
+            return ZK_ESOCKET;
+        //  The window is the job slots: never leased more than can run.
+        return zk_client_get_async (self->in_queue, NULL, self->slot_count, NULL, NULL);
+    }
     int socket_type = self->input_type == ZMQ_REP ? ZMQ_ROUTER : self->input_type;
     self->input = zsock_new (socket_type);
     if (!self->input) {
@@ -1457,8 +1739,9 @@ s_worker_new (zsock_t *pipe, const zk_worker_config_t *config)
     self->max_output = config->max_output ? config->max_output : S_DEFAULT_MAX_OUTPUT;
     self->slot_count = config->jobs > 0 ? config->jobs : 1;
     self->slots = calloc ((size_t) self->slot_count, sizeof *self->slots);
-    self->items = calloc ((size_t) (3 + 3 * self->slot_count), sizeof *self->items);
-    self->refs = calloc ((size_t) (3 + 3 * self->slot_count), sizeof *self->refs);
+    //  The pipe, input, output, two queue clients (2 items each), 3 per slot.
+    self->items = calloc ((size_t) (7 + 3 * self->slot_count), sizeof *self->items);
+    self->refs = calloc ((size_t) (7 + 3 * self->slot_count), sizeof *self->refs);
     self->input_outbox = zlist_new ();
     self->output_outbox = zlist_new ();
     if (!self->slots || !self->items || !self->refs || !self->input_outbox
@@ -1473,10 +1756,22 @@ s_worker_new (zsock_t *pipe, const zk_worker_config_t *config)
     if (s_open_input (self))
         goto out_destroy;
     if (config->output) {
-        if (zk_engine_open ("output", config->output, s_output_types, config->hwm,
-                            config->linger_ms, &self->output, &self->output_spec))
+        self->output_spec = zk_spec_new (config->output);
+        if (!self->output_spec)
             goto out_destroy;
         self->output_type = zk_spec_type (self->output_spec);
+        if (self->output_type == ZK_SPEC_QUEUE) {
+            zk_client_config_t queue_config = {.hwm = config->hwm};
+            self->out_queue = zk_client_new (config->output, &queue_config);
+            if (!self->out_queue)
+                goto out_destroy;
+        }
+        else {
+            zk_spec_destroy (&self->output_spec);
+            if (zk_engine_open ("output", config->output, s_output_types, config->hwm,
+                                config->linger_ms, &self->output, &self->output_spec))
+                goto out_destroy;
+        }
     }
     if (config->lines)
         for (int index = 0; index < self->slot_count; index++) {
@@ -1486,7 +1781,8 @@ s_worker_new (zsock_t *pipe, const zk_worker_config_t *config)
                 goto out_destroy;
             }
         }
-    if ((self->input_type == ZMQ_PULL || self->input_type == ZMQ_SUB) && !self->output)
+    if ((self->input_type == ZMQ_PULL || self->input_type == ZMQ_SUB) && !self->output
+        && !self->out_queue)
         zk_info ("one-way input and no --out: the output of %s is discarded", self->command);
     if (config->stats_interval_ms > 0)
         self->next_stats = zk_now_ms () + config->stats_interval_ms;
@@ -1605,12 +1901,12 @@ zk_worker_validate (const zk_worker_config_t *config, char *reason, size_t reaso
     if (!config->input)
         return zk_engine_reason (reason, reason_size, "an input socket (--in SPEC) is required");
     int input_type = s_role_type ("--in", config->input, s_input_types, "an input",
-                                  "pull, sub, rep, dealer or router", reason, reason_size);
+                                  "pull, sub, rep, dealer, router or queue", reason, reason_size);
     if (input_type < 0)
         return ZK_EINVAL;
     if (config->output) {
         if (s_role_type ("--out", config->output, s_output_types, "an output",
-                         "push, pub or dealer", reason, reason_size)
+                         "push, pub, dealer or queue", reason, reason_size)
             < 0)
             return ZK_EINVAL;
         if (input_type == ZMQ_REP || input_type == ZMQ_ROUTER)
@@ -1697,6 +1993,10 @@ zk_worker_stats (zk_worker_t *self, zk_worker_stats_t *stats)
     stats->sent = zk_engine_counter (reply, "sent");
     stats->refused = zk_engine_counter (reply, "refused");
     stats->restarts = zk_engine_counter (reply, "restarts");
+    stats->acked = zk_engine_counter (reply, "acked");
+    stats->nacked = zk_engine_counter (reply, "nacked");
+    stats->output_failed = zk_engine_counter (reply, "output_failed");
+    stats->running = zk_engine_counter (reply, "running");
     zmsg_destroy (&reply);
     return 0;
 }

@@ -13,9 +13,9 @@ main (int argc, char **argv)
     config.max_output = (size_t) 16 << 20;
     zk_option_t options[] = {
         {"in", 0, ZK_OPT_SPEC, &config.input, "SPEC",
-         "input socket: pull, sub, rep, dealer or router (required)"},
+         "input: pull, sub, rep, dealer, router or queue (required)"},
         {"out", 0, ZK_OPT_SPEC, &config.output, "SPEC",
-         "send COMMAND's stdout here: push, pub or dealer"},
+         "send COMMAND's stdout here: push, pub, dealer or queue"},
         {"subscribe", 0, ZK_OPT_LIST, &topics, "TOPIC",
          "sub input: topic prefix to take (repeatable; default all)"},
         {"jobs", 'j', ZK_OPT_INT, &config.jobs, "N", "run up to N commands at once (default 1)", 1,
@@ -48,12 +48,17 @@ main (int argc, char **argv)
             "that exits non-zero, dies or times out fails: a requester gets an error reply\n"
             "(an envelope with zk-status=error, zk-error=REASON, then the stdout so far).\n"
             "--lines keeps one COMMAND per job running and exchanges one line per message;\n"
-            "it must flush each answer line (sed -u, stdbuf -oL ...).",
+            "it must flush each answer line (sed -u, stdbuf -oL ...).\n"
+            "A queue input (queue>tcp://HOST:PORT/NAME) holds at most --jobs messages; it\n"
+            "acks one when COMMAND exits 0 (stdout is the result) and nacks it otherwise,\n"
+            "so the queue delivers it again (NAME.dead after --max-deliver attempts). A\n"
+            "queue --out puts stdout there and acks the input once the put is confirmed.",
         .examples =
             "  zkit-worker --in 'rep@tcp://127.0.0.1:5560' -- tr a-z A-Z\n"
             "  zkit-worker --in 'pull>tcp://127.0.0.1:5557' --out 'push>tcp://127.0.0.1:5558'"
             " -j 4 -- sh -c 'wc -c'\n"
-            "  zkit-worker --in 'rep>tcp://127.0.0.1:5561' --lines -j 2 -- sed -u 's/^/got /'",
+            "  zkit-worker --in 'rep>tcp://127.0.0.1:5561' --lines -j 2 -- sed -u 's/^/got /'\n"
+            "  zkit-worker --in 'queue>tcp://127.0.0.1:5570/orders' -j 4 -- ./process.sh",
         .options = options,
         .min_args = 1,
         .max_args = -1,

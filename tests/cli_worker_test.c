@@ -7,33 +7,12 @@
 
 #define WAIT_MS 5000
 
-/*  Start zkit-worker with options, then "--ready-file PATH -- COMMAND...",
-    and wait for the ready file. (tu_daemon_start appends the ready-file
-    option last, where it would land in COMMAND.)                        */
+//  Start zkit-worker with options, --ready-file and "-- COMMAND...", and
+//  wait for the ready file.
 static void
 s_start (tu_daemon_t *daemon, const char *const *options, const char *const *command)
 {
-    memset (daemon, 0, sizeof *daemon);
-    daemon->proc.exited = true;
-    daemon->dir = tu_tmpdir ();
-    cr_assert_not_null (daemon->dir);
-    snprintf (daemon->ready_path, sizeof daemon->ready_path, "%s/ready", daemon->dir);
-    char bin[512];
-    char *argv[64];
-    int argc = 0;
-    argv[argc++] = (char *) tu_bin ("zkit-worker", bin, sizeof bin);
-    for (; *options && argc < 56; options++)
-        argv[argc++] = (char *) *options;
-    argv[argc++] = "--ready-file";
-    argv[argc++] = daemon->ready_path;
-    argv[argc++] = "--";
-    for (; *command && argc < 63; command++)
-        argv[argc++] = (char *) *command;
-    argv[argc] = NULL;
-    cr_assert_eq (tu_spawn (&daemon->proc, daemon->dir, argv), 0);
-    daemon->ready = tu_wait_file (daemon->ready_path, WAIT_MS);
-    if (!daemon->ready) {
-        tu_stop (&daemon->proc, SIGKILL, 2000);
+    if (tu_daemon_start_command (daemon, "zkit-worker", options, command, WAIT_MS)) {
         char *err = tu_stderr (&daemon->proc);
         cr_assert_fail ("zkit-worker never got ready: %s", err ? err : "");
     }

@@ -368,8 +368,11 @@ s_bin_argv (char **argv, char *bin, size_t bin_size, const char *program, const 
     argv[argc] = NULL;
 }
 
-int
-tu_daemon_start (tu_daemon_t *daemon, const char *program, const char *const *args, int timeout_ms)
+/*  Start program with args, "--ready-file PATH", then (when command is not
+    NULL) "--" and command, and wait for the ready file.                 */
+static int
+s_daemon_start (tu_daemon_t *daemon, const char *program, const char *const *args,
+                const char *const *command, int timeout_ms)
 {
     memset (daemon, 0, sizeof *daemon);
     daemon->proc.exited = true;
@@ -379,7 +382,14 @@ tu_daemon_start (tu_daemon_t *daemon, const char *program, const char *const *ar
     snprintf (daemon->ready_path, sizeof daemon->ready_path, "%s/ready", daemon->dir);
     char bin[512];
     char *argv[TU_MAX_ARGS];
-    const char *extra[] = {"--ready-file", daemon->ready_path, NULL};
+    const char *extra[TU_MAX_ARGS] = {"--ready-file", daemon->ready_path, NULL};
+    if (command) {
+        int count = 2;
+        extra[count++] = "--";
+        for (; *command && count < TU_MAX_ARGS - 1; command++)
+            extra[count++] = *command;
+        extra[count] = NULL;
+    }
     s_bin_argv (argv, bin, sizeof bin, program, args, extra);
     if (tu_spawn (&daemon->proc, daemon->dir, argv) != 0) {
         daemon->proc.exited = true;
@@ -391,6 +401,19 @@ tu_daemon_start (tu_daemon_t *daemon, const char *program, const char *const *ar
         return -1;
     }
     return 0;
+}
+
+int
+tu_daemon_start (tu_daemon_t *daemon, const char *program, const char *const *args, int timeout_ms)
+{
+    return s_daemon_start (daemon, program, args, NULL, timeout_ms);
+}
+
+int
+tu_daemon_start_command (tu_daemon_t *daemon, const char *program, const char *const *args,
+                         const char *const *command, int timeout_ms)
+{
+    return s_daemon_start (daemon, program, args, command, timeout_ms);
 }
 
 void

@@ -85,6 +85,10 @@ typedef struct {
 //  0, or -1 (the child is killed; its stderr stays readable until cleanup).
 int tu_daemon_start (tu_daemon_t *daemon, const char *program, const char *const *args,
                      int timeout_ms);
+//  The same for a program that runs a command (zkit-worker): program,
+//  args, "--ready-file PATH", "--", then command (NULL-terminated).
+int tu_daemon_start_command (tu_daemon_t *daemon, const char *program, const char *const *args,
+                             const char *const *command, int timeout_ms);
 //  Kill the daemon if it still runs, remove its tmp dir, free what it holds.
 void tu_daemon_cleanup (tu_daemon_t *daemon);
 //  Run the zkit binary `program` with args (NULL-terminated) to completion,

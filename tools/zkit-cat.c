@@ -39,6 +39,11 @@ main (int argc, char **argv)
          "write 'socket ENDPOINT' lines here once attached"},
         {"hwm", 0, ZK_OPT_INT, &config.hwm, "N", "send/receive high-water mark (default 1000)", 0,
          1e9},
+        {"list", 0, ZK_OPT_FLAG, &config.list, NULL,
+         "queue: print 'ID ATTEMPTS REASON' per waiting message (-n: at most N)"},
+        {"requeue", 0, ZK_OPT_FLAG, &config.requeue, NULL,
+         "queue NAME.dead: move its messages back into NAME"},
+        {"id", 0, ZK_OPT_STRING, &config.id, "ID", "--requeue: only the message ID"},
         {NULL},
     };
     zk_cli_t cli = {
@@ -52,13 +57,24 @@ main (int argc, char **argv)
             "each reply, dealer as many replies as it sent; pair with -n N then prints N.\n"
             "--timeout: senders wait that long in all for peers to take the messages (time\n"
             "waiting for stdin does not count); receivers that long for -n messages; req\n"
-            "per reply; dealer for the whole exchange (receivers, req, dealer: no limit).",
+            "per reply; dealer for the whole exchange (receivers, req, dealer: no limit).\n"
+            "queue>tcp://HOST:PORT/NAME (a zkit-queue): puts stdin, one message per line,\n"
+            "and exits 0 once every one is confirmed durable (3 if some were not within\n"
+            "--timeout of being read, default 5 s); with -n N takes N messages instead,\n"
+            "prints each body and acks it once written and flushed. NAME.dead holds the\n"
+            "dead letters: --list prints them (ID ATTEMPTS REASON), --requeue moves them\n"
+            "back into NAME (--id ID: one).",
         .exit_status = "0 ok, 1 runtime failure or an error reply (zk-status=error),\n"
-                       "2 usage error, 3 not delivered / not all received in time.",
+                       "2 usage error, 3 not delivered (queue: not confirmed durable) / not\n"
+                       "all received in time.",
         .examples = "  printf 'a\\nb\\n' | zkit-cat 'push>tcp://127.0.0.1:5557'\n"
                     "  zkit-cat 'pull@tcp://127.0.0.1:5558' -n 2 --timeout 10\n"
                     "  echo hello | zkit-cat 'req>tcp://127.0.0.1:5559'\n"
-                    "  zkit-cat 'sub>tcp://127.0.0.1:6001' -s weather --format json",
+                    "  zkit-cat 'sub>tcp://127.0.0.1:6001' -s weather --format json\n"
+                    "  seq 100 | zkit-cat 'queue>tcp://127.0.0.1:5570/orders'\n"
+                    "  zkit-cat 'queue>tcp://127.0.0.1:5570/orders' -n 10\n"
+                    "  zkit-cat --list 'queue>tcp://127.0.0.1:5570/orders.dead'\n"
+                    "  zkit-cat --requeue 'queue>tcp://127.0.0.1:5570/orders.dead'",
         .options = options,
         .min_args = 1,
         .max_args = 1,

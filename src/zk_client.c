@@ -1,0 +1,1416 @@
+/*  zk_client — the queue client, ZKQ/1 (see include/zk_client.h).
+
+    Every request lives on two intrusive lists while it waits for its
+    reply: `requests`, in the order they were made, and `outbox`, the ones
+    still to be written on the current connection. A reply finds its
+    request by TAG (a hash). Timers are a scan of `requests`: a request on
+    the wire past its resend time goes back to the outbox, one past its
+    deadline fails. A disconnect puts every request back into the outbox,
+    in order. The lists are walked with the next pointer read first, so a
+    callback that makes new requests (at the tail) is safe.              */
+
+#include "zk_classes.h"
+
+#include <unistd.h>
+
+#define S_PROTOCOL       "ZKQ1"
+#define S_SLICE_MS       200   //  longest single poll inside a wait: interrupts are seen this fast
+#define S_RECV_BATCH     1000  //  server messages handled per turn
+#define S_MAX_BUFFERED   (2 * ZK_CLIENT_MAX_WINDOW)  //  deliveries held for zk_client_recv
+#define S_MAX_IN_FRAMES  (ZK_CLIENT_MAX_FRAMES + 8)  //  frames of one server message
+#define S_FRAME_SLACK    65536  //  bytes a server message may carry beyond the body limit
+#define S_MAX_TAG        64     //  TAG bytes (ZKQ/1)
+#define S_MAX_REASON     1024   //  NACK reason bytes sent
+#define S_MIN_MAXMSGSIZE 65536
+
+typedef struct _s_request_t s_request_t;
+struct _s_request_t {
+    char tag[24];       //  decimal, unique in this client
+    char command[16];   //  for logs
+    zmsg_t *msg;        //  the whole message, kept for resends
+    int64_t deadline;   //  ms; 0: none
+    int64_t resend_at;  //  ms, while on the wire
+    bool on_wire;       //  written on this connection, no reply yet
+    bool in_outbox;
+    unsigned sends;
+    bool is_put;
+    zk_client_fn *done;
+    void *arg;
+    s_request_t *prev, *next;          //  requests, oldest first
+    s_request_t *out_prev, *out_next;  //  outbox
+};
+
+typedef struct {
+    s_request_t *head, *tail;
+} s_list_t;
+
+struct _zk_client_t {
+    zk_client_config_t config;  //  defaults filled in
+    zk_spec_t *spec;
+    zsock_t *sock;     //  the DEALER
+    zsock_t *monitor;  //  PAIR: the DEALER's connects and disconnects
+    size_t endpoint;   //  index of the endpoint connected
+    bool connected;
+    int64_t unconnected_since;  //  ms: connect () or the last disconnect
+    uint64_t last_tag;
+    zhashx_t *pending;  //  tag -> s_request_t
+    s_list_t requests;  //  linked through prev/next
+    s_list_t outbox;    //  linked through out_prev/out_next
+    size_t request_count;
+    size_t unconfirmed;   //  PUTs awaiting their confirm
+    int first_failure;    //  first PUT failure since the last flush
+    zlist_t *deliveries;  //  zk_delivery_t *, not yet taken
+    zhashx_t *windows;    //  queue -> GET window (int *), sent again after a reconnect
+    int64_t next_timer;   //  ms; INT64_MAX: none
+    zk_client_stats_t stats;
+    char last_error[256];
+};
+
+//  ---------------------------------------------------------------------------
+//  Requests and their lists
+
+static void
+s_list_append (s_list_t *list, s_request_t *request)
+{
+    request->prev = list->tail;
+    request->next = NULL;
+    if (list->tail)
+        list->tail->next = request;
+    else
+        list->head = request;
+    list->tail = request;
+}
+
+static void
+s_list_remove (s_list_t *list, s_request_t *request)
+{
+    if (request->prev)
+        request->prev->next = request->next;
+    else
+        list->head = request->next;
+    if (request->next)
+        request->next->prev = request->prev;
+    else
+        list->tail = request->prev;
+    request->prev = request->next = NULL;
+}
+
+static void
+s_outbox_add (zk_client_t *self, s_request_t *request)
+{
+    if (request->in_outbox)
+        return;
+    request->on_wire = false;
+    request->in_outbox = true;
+    request->out_prev = self->outbox.tail;
+    request->out_next = NULL;
+    if (self->outbox.tail)
+        self->outbox.tail->out_next = request;
+    else
+        self->outbox.head = request;
+    self->outbox.tail = request;
+}
+
+static void
+s_outbox_remove (zk_client_t *self, s_request_t *request)
+{
+    if (!request->in_outbox)
+        return;
+    if (request->out_prev)
+        request->out_prev->out_next = request->out_next;
+    else
+        self->outbox.head = request->out_next;
+    if (request->out_next)
+        request->out_next->out_prev = request->out_prev;
+    else
+        self->outbox.tail = request->out_prev;
+    request->out_prev = request->out_next = NULL;
+    request->in_outbox = false;
+}
+
+static void
+s_request_destroy (s_request_t **request_p)
+{
+    s_request_t *request = *request_p;
+    if (request) {
+        zmsg_destroy (&request->msg);
+        free (request);
+        *request_p = NULL;
+    }
+}
+
+//  A new request "ZKQ1 COMMAND TAG ARGS..." (args taken, may be NULL).
+//  NULL if out of memory (args destroyed).
+static s_request_t *
+s_request_new (zk_client_t *self, const char *command, zmsg_t **args_p)
+{
+    s_request_t *request = calloc (1, sizeof *request);
+    zmsg_t *msg = zmsg_new ();
+    if (!request || !msg) {
+        free (request);
+        zmsg_destroy (&msg);
+        if (args_p)
+            zmsg_destroy (args_p);
+        return NULL;
+    }
+    snprintf (request->tag, sizeof request->tag, "%" PRIu64, ++self->last_tag);
+    snprintf (request->command, sizeof request->command, "%s", command);
+    zmsg_addstr (msg, S_PROTOCOL);
+    zmsg_addstr (msg, command);
+    zmsg_addstr (msg, request->tag);
+    if (args_p && *args_p) {
+        zframe_t *frame;
+        while ((frame = zmsg_pop (*args_p)))
+            zmsg_append (msg, &frame);
+        zmsg_destroy (args_p);
+    }
+    request->msg = msg;
+    return request;
+}
+
+static void
+s_timer_at (zk_client_t *self, int64_t when)
+{
+    if (when > 0 && when < self->next_timer)
+        self->next_timer = when;
+}
+
+//  Forget a request (it is answered, failed or cancelled).
+static void
+s_unlink (zk_client_t *self, s_request_t *request)
+{
+    s_outbox_remove (self, request);
+    s_list_remove (&self->requests, request);
+    zhashx_delete (self->pending, request->tag);
+    self->request_count--;
+}
+
+/*  A request is over: count it, call its callback (which may make new
+    requests), free it. rc 0: reply holds the frames after "OK TAG".     */
+static void
+s_complete (zk_client_t *self, s_request_t *request, int rc, zmsg_t *reply)
+{
+    s_unlink (self, request);
+    if (request->is_put) {
+        self->unconfirmed--;
+        if (rc == 0)
+            self->stats.confirmed++;
+        else {
+            self->stats.failed++;
+            if (!self->first_failure)
+                self->first_failure = rc;
+        }
+    }
+    if (rc == ZK_ETIMEDOUT)
+        snprintf (self->last_error, sizeof self->last_error,
+                  "%s got no reply within %d ms (sent %u time(s))", request->command,
+                  self->config.timeout_ms, request->sends);
+    if (request->done)
+        request->done (self, rc, rc == 0 ? reply : NULL, request->arg);
+    s_request_destroy (&request);
+}
+
+//  ---------------------------------------------------------------------------
+//  The wire
+
+//  Write msg without blocking. 0, 1 when the socket cannot take it now,
+//  or ZK_ESOCKET.
+static int
+s_send_msg (zk_client_t *self, zmsg_t *msg)
+{
+    void *handle = zsock_resolve (self->sock);
+    size_t left = zmsg_size (msg);
+    bool first = true;
+    for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg)) {
+        left--;
+        int flags = ZMQ_DONTWAIT | (left ? ZMQ_SNDMORE : 0);
+        while (zmq_send (handle, zframe_data (frame), zframe_size (frame), flags) < 0) {
+            if (errno == EAGAIN && first)
+                return 1;
+            if (errno != EINTR) {
+                zk_warn_limited ("queue client: send failed: %s", zmq_strerror (errno));
+                return ZK_ESOCKET;
+            }
+        }
+        first = false;
+    }
+    return 0;
+}
+
+//  Write what the outbox holds, oldest first, while connected and the
+//  socket takes it.
+static void
+s_send_outbox (zk_client_t *self)
+{
+    while (self->connected && self->outbox.head) {
+        s_request_t *request = self->outbox.head;
+        int rc = s_send_msg (self, request->msg);
+        if (rc == 1)
+            return;
+        //  Sent, or lost in a socket error: either way the resend timer
+        //  sends it again if no reply comes.
+        s_outbox_remove (self, request);
+        request->on_wire = true;
+        request->sends++;
+        if (request->sends > 1)
+            self->stats.resent++;
+        request->resend_at = zk_now_ms () + self->config.retry_ms;
+        s_timer_at (self, request->resend_at);
+    }
+}
+
+//  Make the request known and send it when the connection allows.
+static void
+s_submit (zk_client_t *self, s_request_t *request)
+{
+    if (self->config.timeout_ms > 0)
+        request->deadline = zk_now_ms () + self->config.timeout_ms;
+    s_timer_at (self, request->deadline);
+    s_list_append (&self->requests, request);
+    zhashx_insert (self->pending, request->tag, request);
+    self->request_count++;
+    s_outbox_add (self, request);
+    s_send_outbox (self);
+}
+
+static void
+s_refuse (zk_client_t *self, const char *why)
+{
+    self->stats.refused++;
+    zk_warn_limited ("queue client: refused a message from the server: %s (%" PRIu64 " refused)",
+                     why, self->stats.refused);
+}
+
+/*  Receive one server message (the socket may be empty), frame by frame,
+    keeping at most S_MAX_IN_FRAMES frames and max_size + S_FRAME_SLACK
+    bytes: a bigger one is read to its end and refused. 0 with *msg_p
+    (NULL: nothing there, or refused), or ZK_ESOCKET.                    */
+static int
+s_recv (zk_client_t *self, zmsg_t **msg_p)
+{
+    *msg_p = NULL;
+    void *handle = zsock_resolve (self->sock);
+    zmsg_t *msg = NULL;
+    size_t total = 0, frames = 0, limit = self->config.max_size + S_FRAME_SLACK;
+    bool more = true, refused = false;
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&part);
+            if (errno == EINTR)
+                continue;
+            zmsg_destroy (&msg);
+            if (errno == EAGAIN && frames == 0)
+                return 0;
+            zk_warn_limited ("queue client: receive failed: %s", zmq_strerror (errno));
+            return ZK_ESOCKET;
+        }
+        more = zmq_msg_more (&part);
+        total += zmq_msg_size (&part);
+        frames++;
+        if (!msg && !refused)
+            msg = zmsg_new ();
+        if (!refused
+            && (total > limit || frames > S_MAX_IN_FRAMES || !msg
+                || zmsg_addmem (msg, zmq_msg_data (&part), zmq_msg_size (&part))))
+            refused = true;
+        zmq_msg_close (&part);
+    }
+    if (refused) {
+        zmsg_destroy (&msg);
+        char why[96];
+        snprintf (why, sizeof why, "%zu frames, %zu bytes: over the limits", frames, total);
+        s_refuse (self, why);
+        return 0;
+    }
+    *msg_p = msg;
+    return 0;
+}
+
+static bool
+s_frame_is (zframe_t *frame, const char *text)
+{
+    size_t size = strlen (text);
+    return frame && zframe_size (frame) == size && memcmp (zframe_data (frame), text, size) == 0;
+}
+
+//  A decimal number of 1..20 digits that fits 64 bits. 0 or ZK_EPROTO.
+static int
+s_parse_decimal (const void *data, size_t size, uint64_t *value_p)
+{
+    const uint8_t *digits = data;
+    if (size == 0 || size > 20)
+        return ZK_EPROTO;
+    uint64_t value = 0;
+    for (size_t index = 0; index < size; index++) {
+        if (digits[index] < '0' || digits[index] > '9')
+            return ZK_EPROTO;
+        unsigned digit = digits[index] - '0';
+        if (value > (UINT64_MAX - digit) / 10)
+            return ZK_EPROTO;
+        value = value * 10 + digit;
+    }
+    *value_p = value;
+    return 0;
+}
+
+static int
+s_frame_decimal (zframe_t *frame, uint64_t *value_p)
+{
+    return frame ? s_parse_decimal (zframe_data (frame), zframe_size (frame), value_p) : ZK_EPROTO;
+}
+
+//  An ERR code as a ZK_E... code.
+static int
+s_error_code (uint64_t code)
+{
+    switch (code) {
+        case 400: return ZK_EPROTO;
+        case 404: return ZK_ENOENT;
+        case 413: return ZK_ETOOBIG;
+        default: return ZK_EIO;
+    }
+}
+
+//  Copy text (a frame) into out for logs, non-printable bytes as '?'.
+static void
+s_printable (zframe_t *frame, char *out, size_t size)
+{
+    size_t length = frame ? zframe_size (frame) : 0;
+    if (length > size - 1)
+        length = size - 1;
+    for (size_t index = 0; index < length; index++) {
+        uint8_t byte = zframe_data (frame)[index];
+        out[index] = byte >= 32 && byte < 127 ? (char) byte : '?';
+    }
+    out[length] = 0;
+}
+
+//  Why a MSG (its cursor on TAG) is not a delivery we take, or NULL.
+static const char *
+s_check_delivery (zk_client_t *self, zmsg_t *msg, uint64_t *attempt_p)
+{
+    zframe_t *queue = zmsg_next (msg);
+    zframe_t *id = zmsg_next (msg);
+    zframe_t *attempt = zmsg_next (msg);
+    size_t body_frames = zmsg_size (msg) > 6 ? zmsg_size (msg) - 6 : 0;
+    if (!queue
+        || zk_spec_check_queue_name ((const char *) zframe_data (queue), zframe_size (queue), NULL,
+                                     0))
+        return "a delivery with a bad queue name";
+    if (!id || zframe_size (id) != ZK_ID_SIZE)
+        return "a delivery whose MSGID is not 16 bytes";
+    if (s_frame_decimal (attempt, attempt_p))
+        return "a delivery with a bad ATTEMPT";
+    if (body_frames < 1 || body_frames > ZK_CLIENT_MAX_FRAMES)
+        return "a delivery without 1..64 body frames";
+    if (zlist_size (self->deliveries) >= S_MAX_BUFFERED)
+        return "more deliveries than any window allows";
+    return NULL;
+}
+
+//  MSG "" QUEUE MSGID ATTEMPT BODY...: keep it for zk_client_recv (*msg_p
+//  taken and nulled) or refuse it. The cursor of msg is on TAG.
+static void
+s_on_delivery (zk_client_t *self, zmsg_t **msg_p)
+{
+    zmsg_t *msg = *msg_p;
+    uint64_t attempt = 0;
+    const char *refusal = s_check_delivery (self, msg, &attempt);
+    zk_delivery_t *delivery = refusal ? NULL : calloc (1, sizeof *delivery);
+    if (!delivery) {
+        s_refuse (self, refusal ? refusal : "out of memory");
+        return;
+    }
+    //  Drop ZKQ1 MSG TAG; keep QUEUE MSGID; the rest after ATTEMPT is the body.
+    for (int index = 0; index < 3; index++) {
+        zframe_t *frame = zmsg_pop (msg);
+        zframe_destroy (&frame);
+    }
+    zframe_t *queue = zmsg_pop (msg);
+    zframe_t *id = zmsg_pop (msg);
+    zframe_t *attempt_frame = zmsg_pop (msg);
+    memcpy (delivery->queue, zframe_data (queue), zframe_size (queue));
+    memcpy (delivery->id, zframe_data (id), ZK_ID_SIZE);
+    delivery->attempt = attempt;
+    delivery->body = msg;
+    *msg_p = NULL;
+    zframe_destroy (&queue);
+    zframe_destroy (&id);
+    zframe_destroy (&attempt_frame);
+    self->stats.deliveries++;
+    zlist_append (self->deliveries, delivery);
+}
+
+//  One server message: a reply (OK, ERR) or a delivery (MSG). Takes msg.
+static void
+s_dispatch (zk_client_t *self, zmsg_t **msg_p)
+{
+    zmsg_t *msg = *msg_p;
+    zframe_t *signature = zmsg_first (msg);
+    zframe_t *command = zmsg_next (msg);
+    zframe_t *tag = zmsg_next (msg);
+    if (!s_frame_is (signature, S_PROTOCOL) || !tag)
+        s_refuse (self, "not a ZKQ1 message");
+    else if (s_frame_is (command, "MSG"))
+        s_on_delivery (self, msg_p);
+    else if (s_frame_is (command, "OK") || s_frame_is (command, "ERR")) {
+        char key[S_MAX_TAG + 1];
+        size_t size = zframe_size (tag);
+        s_request_t *request = NULL;
+        if (size > 0 && size < sizeof key) {
+            memcpy (key, zframe_data (tag), size);
+            key[size] = 0;
+            request = zhashx_lookup (self->pending, key);
+        }
+        if (!request)
+            zk_debug ("queue client: a reply to no request waiting (late, or not ours)");
+        else if (s_frame_is (command, "OK")) {
+            zmsg_t *reply = zmsg_new ();
+            zframe_t *frame;
+            for (int index = 0; index < 3; index++) {
+                frame = zmsg_pop (msg);
+                zframe_destroy (&frame);
+            }
+            while ((frame = zmsg_pop (msg)))
+                zmsg_append (reply, &frame);
+            s_complete (self, request, 0, reply);
+            zmsg_destroy (&reply);
+        }
+        else {
+            uint64_t code = 0;
+            zframe_t *code_frame = zmsg_next (msg);
+            zframe_t *text = zmsg_next (msg);
+            if (s_frame_decimal (code_frame, &code) || code > 999) {
+                s_refuse (self, "an ERR without a CODE");
+                code = 500;
+            }
+            char shown[200];
+            s_printable (text, shown, sizeof shown);
+            snprintf (self->last_error, sizeof self->last_error, "%" PRIu64 " %s", code, shown);
+            zk_debug ("queue client: %s refused: %s", request->command, self->last_error);
+            s_complete (self, request, s_error_code (code), NULL);
+        }
+    }
+    else
+        s_refuse (self, "an unknown command");
+    zmsg_destroy (msg_p);
+}
+
+//  ---------------------------------------------------------------------------
+//  The connection
+
+static void
+s_drop_deliveries (zk_client_t *self)
+{
+    zk_delivery_t *delivery;
+    while ((delivery = zlist_pop (self->deliveries))) {
+        self->stats.dropped++;
+        zk_delivery_destroy (&delivery);
+    }
+}
+
+static void s_send_windows (zk_client_t *self);
+
+static void
+s_on_connect (zk_client_t *self)
+{
+    if (self->connected)
+        return;
+    self->connected = true;
+    self->stats.connects++;
+    zk_info ("queue client: connected to %s", zk_spec_endpoint (self->spec, self->endpoint));
+    //  A new connection has no window at the server: ask again (also on the
+    //  first one, in case the GET itself timed out before it).
+    s_send_windows (self);
+    s_send_outbox (self);
+}
+
+/*  The connection is gone, and with it every lease the server gave us and
+    every reply still on its way: requests go back to the outbox in the
+    order they were made; deliveries not taken yet are dropped (the server
+    delivers them again, maybe to us).                                   */
+static void
+s_on_disconnect (zk_client_t *self)
+{
+    if (!self->connected)
+        return;
+    self->connected = false;
+    self->stats.disconnects++;
+    self->unconnected_since = zk_now_ms ();
+    zk_info ("queue client: disconnected from %s", zk_spec_endpoint (self->spec, self->endpoint));
+    while (self->outbox.head)
+        s_outbox_remove (self, self->outbox.head);
+    for (s_request_t *request = self->requests.head; request; request = request->next)
+        s_outbox_add (self, request);
+    s_drop_deliveries (self);
+    if (zk_spec_size (self->spec) > 1)
+        s_timer_at (self, self->unconnected_since + self->config.failover_ms);
+}
+
+//  Read the monitor's events: [uint16 event, uint32 value][endpoint].
+static void
+s_read_monitor (zk_client_t *self)
+{
+    void *handle = zsock_resolve (self->monitor);
+    for (int round = 0; round < 100; round++) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&part);
+            return;
+        }
+        uint16_t event = 0;
+        if (zmq_msg_size (&part) >= 6)
+            memcpy (&event, zmq_msg_data (&part), sizeof event);
+        while (zmq_msg_more (&part)) {
+            zmq_msg_close (&part);
+            zmq_msg_init (&part);
+            if (zmq_msg_recv (&part, handle, 0) < 0)
+                break;
+        }
+        zmq_msg_close (&part);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            s_on_connect (self);
+        else if (event == ZMQ_EVENT_DISCONNECTED)
+            s_on_disconnect (self);
+    }
+}
+
+//  With several endpoints: after failover_ms without a connection, try
+//  the next one.
+static void
+s_failover (zk_client_t *self, int64_t now)
+{
+    size_t count = zk_spec_size (self->spec);
+    if (self->connected || count < 2)
+        return;
+    if (now < self->unconnected_since + self->config.failover_ms) {
+        s_timer_at (self, self->unconnected_since + self->config.failover_ms);
+        return;
+    }
+    void *handle = zsock_resolve (self->sock);
+    const char *from = zk_spec_endpoint (self->spec, self->endpoint);
+    zmq_disconnect (handle, from);
+    self->endpoint = (self->endpoint + 1) % count;
+    const char *to = zk_spec_endpoint (self->spec, self->endpoint);
+    zk_notice ("queue client: no connection to %s for %d ms, trying %s", from,
+               self->config.failover_ms, to);
+    if (zmq_connect (handle, to) != 0)
+        zk_warn ("queue client: cannot connect %s: %s", to, zmq_strerror (errno));
+    self->unconnected_since = now;
+    s_timer_at (self, now + self->config.failover_ms);
+}
+
+//  Resends and deadlines: one scan of the requests.
+static void
+s_run_timers (zk_client_t *self)
+{
+    int64_t now = zk_now_ms ();
+    if (now < self->next_timer)
+        return;
+    self->next_timer = INT64_MAX;
+    s_failover (self, now);
+    s_request_t *request = self->requests.head;
+    while (request) {
+        s_request_t *next = request->next;
+        if (request->deadline && now >= request->deadline)
+            s_complete (self, request, ZK_ETIMEDOUT, NULL);
+        else {
+            if (request->on_wire && now >= request->resend_at)
+                s_outbox_add (self, request);
+            if (request->on_wire)
+                s_timer_at (self, request->resend_at);
+            s_timer_at (self, request->deadline);
+        }
+        request = next;
+    }
+}
+
+//  ---------------------------------------------------------------------------
+//  Waiting
+
+int
+zk_client_pollitems (zk_client_t *self, zmq_pollitem_t *items, int size)
+{
+    assert (self && items && size >= 2);
+    short events = ZMQ_POLLIN;
+    if (self->connected && self->outbox.head)
+        events |= ZMQ_POLLOUT;
+    items[0] = (zmq_pollitem_t){zsock_resolve (self->monitor), 0, ZMQ_POLLIN, 0};
+    items[1] = (zmq_pollitem_t){zsock_resolve (self->sock), 0, events, 0};
+    return 2;
+}
+
+int
+zk_client_process (zk_client_t *self)
+{
+    assert (self);
+    //  Events first: a disconnect must be seen before what a new
+    //  connection brings.
+    s_read_monitor (self);
+    int rc = 0;
+    for (int round = 0; round < S_RECV_BATCH; round++) {
+        zmsg_t *msg;
+        rc = s_recv (self, &msg);
+        if (rc || !msg)
+            break;
+        s_dispatch (self, &msg);
+    }
+    s_send_outbox (self);
+    s_run_timers (self);
+    s_send_outbox (self);
+    return rc;
+}
+
+long
+zk_client_next_timeout (zk_client_t *self)
+{
+    assert (self);
+    if (self->next_timer == INT64_MAX)
+        return -1;
+    int64_t left = self->next_timer - zk_now_ms ();
+    return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (long) left;
+}
+
+/*  One turn: poll at most until deadline (ms; -1: no limit), the next
+    timer or a slice, then handle what came. ZK_EINTR when interrupted.  */
+static int
+s_pump (zk_client_t *self, int64_t deadline)
+{
+    if (zsys_interrupted)
+        return ZK_EINTR;
+    long timeout = S_SLICE_MS;
+    long timer = zk_client_next_timeout (self);
+    if (timer >= 0 && timer < timeout)
+        timeout = timer;
+    if (deadline >= 0) {
+        int64_t left = deadline - zk_now_ms ();
+        if (left < timeout)
+            timeout = left < 0 ? 0 : (long) left;
+    }
+    zmq_pollitem_t items[2];
+    int count = zk_client_pollitems (self, items, 2);
+    if (zmq_poll (items, count, timeout) < 0 && errno != EINTR) {
+        zk_error ("queue client: poll failed: %s", zmq_strerror (errno));
+        return ZK_ESOCKET;
+    }
+    int rc = zk_client_process (self);
+    return rc ? rc : zsys_interrupted ? ZK_EINTR : 0;
+}
+
+static int64_t
+s_deadline_of (int timeout_ms)
+{
+    return timeout_ms < 0 ? -1 : zk_now_ms () + timeout_ms;
+}
+
+static bool
+s_passed (int64_t deadline)
+{
+    return deadline >= 0 && zk_now_ms () >= deadline;
+}
+
+typedef struct {
+    bool done;
+    int rc;
+    zmsg_t *reply;
+} s_waiter_t;
+
+static void
+s_waiter_done (zk_client_t *client, int rc, zmsg_t *reply, void *arg)
+{
+    (void) client;
+    s_waiter_t *waiter = arg;
+    waiter->done = true;
+    waiter->rc = rc;
+    waiter->reply = reply ? zmsg_dup (reply) : NULL;
+}
+
+/*  Send request and wait for its end: its reply, its deadline, or an
+    interrupt (the request is then forgotten). 0 with the frames after
+    "OK TAG" in *reply_p (when not NULL), or the error.                 */
+static int
+s_wait_request (zk_client_t *self, s_request_t *request, zmsg_t **reply_p)
+{
+    if (reply_p)
+        *reply_p = NULL;
+    s_waiter_t waiter = {0};
+    request->done = s_waiter_done;
+    request->arg = &waiter;
+    char tag[sizeof request->tag];
+    memcpy (tag, request->tag, sizeof tag);
+    s_submit (self, request);
+    while (!waiter.done) {
+        int rc = s_pump (self, -1);
+        if (rc && !waiter.done) {
+            request = zhashx_lookup (self->pending, tag);
+            if (request) {
+                s_unlink (self, request);
+                s_request_destroy (&request);
+            }
+            return rc;
+        }
+    }
+    if (reply_p)
+        *reply_p = waiter.reply;
+    else
+        zmsg_destroy (&waiter.reply);
+    return waiter.rc;
+}
+
+//  ---------------------------------------------------------------------------
+//  Life cycle
+
+static int
+s_check_config (const zk_client_config_t *config, char *reason, size_t size)
+{
+    if (config->window < 0 || config->window > 1000000)
+        return zk_engine_reason (reason, size, "window must be 1 to 1000000, not %d",
+                                 config->window);
+    if (config->retry_ms < 0 || config->failover_ms < 0 || config->hwm < 0)
+        return zk_engine_reason (reason, size, "retry, failover and hwm cannot be negative");
+    return 0;
+}
+
+zk_client_t *
+zk_client_new (const char *spec_text, const zk_client_config_t *config)
+{
+    static int instances;
+    zk_client_config_t defaults = {0};
+    if (!config)
+        config = &defaults;
+    char reason[256];
+    if (s_check_config (config, reason, sizeof reason)) {
+        zk_error ("queue client: %s", reason);
+        return NULL;
+    }
+    zk_spec_t *spec = zk_spec_new (spec_text);
+    if (!spec)
+        return NULL;
+    if (zk_spec_type (spec) != ZK_SPEC_QUEUE) {
+        zk_error ("queue client: '%s' is not a queue spec (queue>ENDPOINT/NAME)", spec_text);
+        zk_spec_destroy (&spec);
+        return NULL;
+    }
+    zk_client_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        zk_spec_destroy (&spec);
+        return NULL;
+    }
+    self->spec = spec;
+    self->config = *config;
+    zk_client_config_t *settings = &self->config;
+    settings->window = settings->window ? settings->window : ZK_CLIENT_DEFAULT_WINDOW;
+    settings->timeout_ms = settings->timeout_ms ? settings->timeout_ms : ZK_CLIENT_DEFAULT_TIMEOUT;
+    settings->retry_ms = settings->retry_ms ? settings->retry_ms : ZK_CLIENT_DEFAULT_RETRY;
+    settings->failover_ms =
+        settings->failover_ms ? settings->failover_ms : ZK_CLIENT_DEFAULT_FAILOVER;
+    settings->max_size = settings->max_size ? settings->max_size : ZK_CLIENT_DEFAULT_MAX_SIZE;
+    self->next_timer = INT64_MAX;
+    self->pending = zhashx_new ();
+    self->deliveries = zlist_new ();
+    self->windows = zhashx_new ();
+    self->sock = zk_spec_socket (spec);
+    self->monitor = zsock_new (ZMQ_PAIR);
+    if (!self->pending || !self->deliveries || !self->windows || !self->sock || !self->monitor) {
+        zk_error ("queue client: cannot create its sockets: %s", zmq_strerror (errno));
+        goto out_fail;
+    }
+    zhashx_set_destructor (self->windows, (zhashx_destructor_fn *) zstr_free);
+    void *handle = zsock_resolve (self->sock);
+    zsock_set_linger (self->sock, 0);
+    //  Commands go only to a connected server: the outbox holds them meanwhile.
+    zsock_set_immediate (self->sock, 1);
+    if (settings->hwm > 0) {
+        zsock_set_sndhwm (self->sock, settings->hwm);
+        zsock_set_rcvhwm (self->sock, settings->hwm);
+    }
+    //  A frame bigger than a delivery can be closes the connection before we hold it.
+    int64_t max_frame = (int64_t) (settings->max_size + S_FRAME_SLACK);
+    if (max_frame < S_MIN_MAXMSGSIZE || settings->max_size > (size_t) INT64_MAX / 2)
+        max_frame = settings->max_size > (size_t) INT64_MAX / 2 ? -1 : S_MIN_MAXMSGSIZE;
+    zmq_setsockopt (handle, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame);
+    char monitor[96];
+    snprintf (monitor, sizeof monitor, "inproc://zk-client-monitor-%d-%d", (int) getpid (),
+              __atomic_add_fetch (&instances, 1, __ATOMIC_RELAXED));
+    if (zmq_socket_monitor (handle, monitor, ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_DISCONNECTED)
+            != 0
+        || zsock_connect (self->monitor, "%s", monitor) != 0) {
+        zk_error ("queue client: cannot monitor its socket: %s", zmq_strerror (errno));
+        goto out_fail;
+    }
+    const char *endpoint = zk_spec_endpoint (spec, 0);
+    if (zmq_connect (handle, endpoint) != 0) {
+        zk_error ("queue client: cannot connect %s: %s", endpoint, zmq_strerror (errno));
+        goto out_fail;
+    }
+    self->unconnected_since = zk_now_ms ();
+    if (zk_spec_size (spec) > 1)
+        s_timer_at (self, self->unconnected_since + settings->failover_ms);
+    return self;
+
+out_fail:
+    zk_client_destroy (&self);
+    return NULL;
+}
+
+void
+zk_client_destroy (zk_client_t **self_p)
+{
+    assert (self_p);
+    zk_client_t *self = *self_p;
+    if (!self)
+        return;
+    while (self->requests.head) {
+        s_request_t *request = self->requests.head;
+        s_unlink (self, request);
+        s_request_destroy (&request);
+    }
+    if (self->deliveries) {
+        s_drop_deliveries (self);
+        zlist_destroy (&self->deliveries);
+    }
+    if (self->sock)
+        zmq_socket_monitor (zsock_resolve (self->sock), NULL, 0);
+    zsock_destroy (&self->sock);
+    zsock_destroy (&self->monitor);
+    zhashx_destroy (&self->pending);
+    zhashx_destroy (&self->windows);
+    zk_spec_destroy (&self->spec);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+zk_client_queue (zk_client_t *self)
+{
+    assert (self);
+    return zk_spec_queue_name (self->spec);
+}
+
+bool
+zk_client_connected (zk_client_t *self)
+{
+    assert (self);
+    return self->connected;
+}
+
+void
+zk_client_stats (zk_client_t *self, zk_client_stats_t *stats)
+{
+    assert (self && stats);
+    *stats = self->stats;
+}
+
+const char *
+zk_client_last_error (zk_client_t *self)
+{
+    assert (self);
+    return self->last_error;
+}
+
+//  ---------------------------------------------------------------------------
+//  Requests, by command
+
+//  The queue argument: name, or the spec's when NULL; NULL if invalid.
+static const char *
+s_queue (zk_client_t *self, const char *queue, bool allow_empty)
+{
+    if (!queue)
+        return zk_client_queue (self);
+    if (allow_empty && !*queue)
+        return queue;
+    char reason[200];
+    if (zk_spec_check_queue_name (queue, strlen (queue), reason, sizeof reason)) {
+        snprintf (self->last_error, sizeof self->last_error, "%s", reason);
+        return NULL;
+    }
+    return queue;
+}
+
+//  A request made and submitted without a waiter. 0 or an error.
+static int
+s_async (zk_client_t *self, const char *command, zmsg_t **args_p, zk_client_fn *done, void *arg,
+         bool is_put)
+{
+    s_request_t *request = s_request_new (self, command, args_p);
+    if (!request)
+        return ZK_ENOMEM;
+    request->done = done;
+    request->arg = arg;
+    request->is_put = is_put;
+    s_submit (self, request);
+    return 0;
+}
+
+static int
+s_sync (zk_client_t *self, const char *command, zmsg_t **args_p, zmsg_t **reply_p)
+{
+    s_request_t *request = s_request_new (self, command, args_p);
+    if (!request)
+        return ZK_ENOMEM;
+    return s_wait_request (self, request, reply_p);
+}
+
+//  A command name: 1..15 upper-case letters.
+static bool
+s_command_valid (const char *command)
+{
+    size_t length = command ? strlen (command) : 0;
+    if (length == 0 || length > 15)
+        return false;
+    for (size_t index = 0; index < length; index++)
+        if (command[index] < 'A' || command[index] > 'Z')
+            return false;
+    return true;
+}
+
+int
+zk_client_request_async (zk_client_t *self, const char *command, zmsg_t **args_p,
+                         zk_client_fn *done, void *arg)
+{
+    assert (self);
+    if (!s_command_valid (command)) {
+        if (args_p)
+            zmsg_destroy (args_p);
+        return ZK_EINVAL;
+    }
+    return s_async (self, command, args_p, done, arg, false);
+}
+
+int
+zk_client_request (zk_client_t *self, const char *command, zmsg_t **args_p, zmsg_t **reply_p)
+{
+    assert (self);
+    if (reply_p)
+        *reply_p = NULL;
+    if (!s_command_valid (command)) {
+        if (args_p)
+            zmsg_destroy (args_p);
+        return ZK_EINVAL;
+    }
+    return s_sync (self, command, args_p, reply_p);
+}
+
+int
+zk_client_put_async (zk_client_t *self, const char *queue, zmsg_t **body_p, uint8_t id[ZK_ID_SIZE],
+                     zk_client_fn *done, void *arg)
+{
+    assert (self && body_p);
+    zmsg_t *body = *body_p;
+    *body_p = NULL;
+    queue = s_queue (self, queue, false);
+    size_t frames = body ? zmsg_size (body) : 0;
+    if (!queue || frames < 1 || frames > ZK_CLIENT_MAX_FRAMES) {
+        if (queue)
+            snprintf (self->last_error, sizeof self->last_error,
+                      "a body has 1 to %d frames, not %zu", ZK_CLIENT_MAX_FRAMES, frames);
+        zmsg_destroy (&body);
+        return ZK_EINVAL;
+    }
+    uint8_t msgid[ZK_ID_SIZE];
+    zk_id_generate (msgid);
+    if (id)
+        memcpy (id, msgid, ZK_ID_SIZE);
+    zmsg_pushmem (body, msgid, ZK_ID_SIZE);
+    zmsg_pushstr (body, queue);
+    self->stats.puts++;
+    self->unconfirmed++;
+    int rc = s_async (self, "PUT", &body, done, arg, true);
+    if (rc) {
+        self->unconfirmed--;
+        self->stats.failed++;
+    }
+    return rc;
+}
+
+int
+zk_client_put (zk_client_t *self, const char *queue, zmsg_t **body_p, uint8_t id[ZK_ID_SIZE])
+{
+    assert (self && body_p);
+    int64_t deadline = s_deadline_of (self->config.timeout_ms);
+    while (self->unconfirmed >= (size_t) self->config.window) {
+        int rc = s_passed (deadline) ? ZK_ETIMEDOUT : s_pump (self, deadline);
+        if (rc) {
+            zmsg_destroy (body_p);
+            return rc;
+        }
+    }
+    return zk_client_put_async (self, queue, body_p, id, NULL, NULL);
+}
+
+size_t
+zk_client_pending (zk_client_t *self)
+{
+    assert (self);
+    return self->request_count;
+}
+
+size_t
+zk_client_unconfirmed (zk_client_t *self)
+{
+    assert (self);
+    return self->unconfirmed;
+}
+
+int
+zk_client_flush (zk_client_t *self, int timeout_ms)
+{
+    assert (self);
+    int64_t deadline = s_deadline_of (timeout_ms);
+    while (self->unconfirmed > 0) {
+        int rc = s_passed (deadline) ? ZK_ETIMEDOUT : s_pump (self, deadline);
+        if (rc)
+            return rc;
+    }
+    int rc = self->first_failure;
+    self->first_failure = 0;
+    return rc;
+}
+
+//  Remember the window of queue, to send again after a reconnect.
+static void
+s_remember_window (zk_client_t *self, const char *queue, int window)
+{
+    char *text = zsys_sprintf ("%d", window);
+    if (text)
+        zhashx_update (self->windows, queue, text);
+}
+
+static void
+s_send_windows (zk_client_t *self)
+{
+    for (char *window = zhashx_first (self->windows); window;
+         window = zhashx_next (self->windows)) {
+        if (streq (window, "0"))
+            continue;
+        zmsg_t *args = zmsg_new ();
+        zmsg_addstr (args, (const char *) zhashx_cursor (self->windows));
+        zmsg_addstr (args, window);
+        s_async (self, "GET", &args, NULL, NULL, false);
+    }
+}
+
+//  GET's arguments, or NULL (ZK_EINVAL) for a bad queue or window.
+static zmsg_t *
+s_get_args (zk_client_t *self, const char *queue, int window)
+{
+    queue = s_queue (self, queue, false);
+    if (!queue || window < 0 || window > ZK_CLIENT_MAX_WINDOW)
+        return NULL;
+    s_remember_window (self, queue, window);
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, queue);
+    zmsg_addstrf (args, "%d", window);
+    return args;
+}
+
+int
+zk_client_get_async (zk_client_t *self, const char *queue, int window, zk_client_fn *done,
+                     void *arg)
+{
+    assert (self);
+    zmsg_t *args = s_get_args (self, queue, window);
+    return args ? s_async (self, "GET", &args, done, arg, false) : ZK_EINVAL;
+}
+
+int
+zk_client_get (zk_client_t *self, const char *queue, int window)
+{
+    assert (self);
+    zmsg_t *args = s_get_args (self, queue, window);
+    return args ? s_sync (self, "GET", &args, NULL) : ZK_EINVAL;
+}
+
+int
+zk_client_recv (zk_client_t *self, int timeout_ms, zk_delivery_t **delivery_p)
+{
+    assert (self && delivery_p);
+    *delivery_p = NULL;
+    int64_t deadline = s_deadline_of (timeout_ms);
+    if (zlist_size (self->deliveries) == 0) {
+        int rc = zk_client_process (self);
+        if (rc)
+            return rc;
+    }
+    while (zlist_size (self->deliveries) == 0) {
+        int rc = s_passed (deadline) ? ZK_ETIMEDOUT : s_pump (self, deadline);
+        if (rc)
+            return rc;
+    }
+    *delivery_p = zlist_pop (self->deliveries);
+    return 0;
+}
+
+size_t
+zk_client_ready (zk_client_t *self)
+{
+    assert (self);
+    return zlist_size (self->deliveries);
+}
+
+void
+zk_delivery_destroy (zk_delivery_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        zmsg_destroy (&(*self_p)->body);
+        free (*self_p);
+        *self_p = NULL;
+    }
+}
+
+//  QUEUE MSGID: the arguments every per-message command starts with.
+static zmsg_t *
+s_message_args (const char *queue, const uint8_t id[ZK_ID_SIZE])
+{
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, queue);
+    zmsg_addmem (args, id, ZK_ID_SIZE);
+    return args;
+}
+
+static zmsg_t *
+s_ack_args (const zk_delivery_t *delivery, zmsg_t **result_p)
+{
+    zmsg_t *args = s_message_args (delivery->queue, delivery->id);
+    if (result_p && *result_p) {
+        zframe_t *frame;
+        while ((frame = zmsg_pop (*result_p)))
+            zmsg_append (args, &frame);
+        zmsg_destroy (result_p);
+    }
+    return args;
+}
+
+int
+zk_client_ack_async (zk_client_t *self, const zk_delivery_t *delivery, zmsg_t **result_p,
+                     zk_client_fn *done, void *arg)
+{
+    assert (self && delivery);
+    zmsg_t *args = s_ack_args (delivery, result_p);
+    return s_async (self, "ACK", &args, done, arg, false);
+}
+
+int
+zk_client_ack (zk_client_t *self, const zk_delivery_t *delivery, zmsg_t **result_p)
+{
+    assert (self && delivery);
+    zmsg_t *args = s_ack_args (delivery, result_p);
+    return s_sync (self, "ACK", &args, NULL);
+}
+
+static zmsg_t *
+s_nack_args (const zk_delivery_t *delivery, bool dead, const char *reason)
+{
+    zmsg_t *args = s_message_args (delivery->queue, delivery->id);
+    zmsg_addstr (args, dead ? "dead" : "requeue");
+    if (reason) {
+        size_t size = strlen (reason);
+        zmsg_addmem (args, reason, size > S_MAX_REASON ? S_MAX_REASON : size);
+    }
+    return args;
+}
+
+int
+zk_client_nack_async (zk_client_t *self, const zk_delivery_t *delivery, bool dead,
+                      const char *reason, zk_client_fn *done, void *arg)
+{
+    assert (self && delivery);
+    zmsg_t *args = s_nack_args (delivery, dead, reason);
+    return s_async (self, "NACK", &args, done, arg, false);
+}
+
+int
+zk_client_nack (zk_client_t *self, const zk_delivery_t *delivery, bool dead, const char *reason)
+{
+    assert (self && delivery);
+    zmsg_t *args = s_nack_args (delivery, dead, reason);
+    return s_sync (self, "NACK", &args, NULL);
+}
+
+//  The frame's text into out (size bytes), "" when absent or too long.
+static bool
+s_frame_text (zframe_t *frame, char *out, size_t size)
+{
+    out[0] = 0;
+    if (!frame || zframe_size (frame) >= size)
+        return false;
+    memcpy (out, zframe_data (frame), zframe_size (frame));
+    out[zframe_size (frame)] = 0;
+    return strlen (out) == zframe_size (frame);
+}
+
+int
+zk_client_status (zk_client_t *self, const char *queue, const uint8_t id[ZK_ID_SIZE],
+                  zk_client_status_t *status)
+{
+    assert (self && id && status);
+    memset (status, 0, sizeof *status);
+    queue = s_queue (self, queue, false);
+    if (!queue)
+        return ZK_EINVAL;
+    zmsg_t *args = s_message_args (queue, id);
+    zmsg_t *reply;
+    int rc = s_sync (self, "STATUS", &args, &reply);
+    if (rc)
+        return rc;
+    uint64_t attempt, since;
+    if (!s_frame_text (zmsg_first (reply), status->state, sizeof status->state)
+        || s_frame_decimal (zmsg_next (reply), &attempt)
+        || s_frame_decimal (zmsg_next (reply), &since) || since > INT64_MAX) {
+        zmsg_destroy (&reply);
+        s_refuse (self, "a malformed STATUS reply");
+        return ZK_EPROTO;
+    }
+    status->attempt = attempt;
+    status->since_us = (int64_t) since;
+    for (int index = 0; index < 3; index++) {
+        zframe_t *frame = zmsg_pop (reply);
+        zframe_destroy (&frame);
+    }
+    if (zmsg_size (reply))
+        status->detail = reply;
+    else
+        zmsg_destroy (&reply);
+    return 0;
+}
+
+int
+zk_client_queue_stats (zk_client_t *self, const char *queue, zmsg_t **lines_p)
+{
+    assert (self && lines_p);
+    *lines_p = NULL;
+    queue = s_queue (self, queue, true);
+    if (!queue)
+        return ZK_EINVAL;
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, queue);
+    return s_sync (self, "STATS", &args, lines_p);
+}
+
+uint64_t
+zk_client_stat (zmsg_t *lines, const char *queue, const char *name)
+{
+    assert (lines && queue && name);
+    size_t queue_len = strlen (queue), name_len = strlen (name);
+    for (zframe_t *frame = zmsg_first (lines); frame; frame = zmsg_next (lines)) {
+        const char *data = (const char *) zframe_data (frame);
+        const char *end = data + zframe_size (frame);
+        if ((size_t) (end - data) <= queue_len || memcmp (data, queue, queue_len) != 0
+            || data[queue_len] != ' ')
+            continue;
+        //  name=value pairs, separated by spaces.
+        const char *word = data + queue_len;
+        while (word < end) {
+            while (word < end && *word == ' ')
+                word++;
+            const char *word_end = memchr (word, ' ', (size_t) (end - word));
+            if (!word_end)
+                word_end = end;
+            uint64_t value;
+            if ((size_t) (word_end - word) > name_len + 1 && memcmp (word, name, name_len) == 0
+                && word[name_len] == '='
+                && s_parse_decimal (word + name_len + 1, (size_t) (word_end - word) - name_len - 1,
+                                    &value)
+                       == 0)
+                return value;
+            word = word_end;
+        }
+    }
+    return 0;
+}
+
+int
+zk_client_list (zk_client_t *self, const char *queue, size_t max, zmsg_t **entries_p)
+{
+    assert (self && entries_p);
+    *entries_p = NULL;
+    queue = s_queue (self, queue, false);
+    if (!queue)
+        return ZK_EINVAL;
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, queue);
+    zmsg_addstrf (args, "%zu", max);
+    return s_sync (self, "LIST", &args, entries_p);
+}
+
+int
+zk_client_entry (zframe_t *frame, zk_client_entry_t *entry)
+{
+    assert (frame && entry);
+    memset (entry, 0, sizeof *entry);
+    const char *data = (const char *) zframe_data (frame);
+    const char *end = data + zframe_size (frame);
+    const char *fields[3];
+    size_t sizes[3];
+    const char *cursor = data;
+    for (int index = 0; index < 3; index++) {
+        const char *space = cursor < end ? memchr (cursor, ' ', (size_t) (end - cursor)) : NULL;
+        const char *field_end = space ? space : end;
+        fields[index] = cursor;
+        sizes[index] = (size_t) (field_end - cursor);
+        cursor = space ? space + 1 : end;
+        if (!space && index < 2)
+            return ZK_EPROTO;
+    }
+    uint8_t id[ZK_ID_SIZE];
+    uint64_t since;
+    if (sizes[0] >= sizeof entry->id)
+        return ZK_EPROTO;
+    memcpy (entry->id, fields[0], sizes[0]);
+    entry->id[sizes[0]] = 0;
+    if (zk_id_parse (entry->id, id) || s_parse_decimal (fields[1], sizes[1], &entry->attempts)
+        || s_parse_decimal (fields[2], sizes[2], &since) || since > INT64_MAX)
+        return ZK_EPROTO;
+    entry->since_us = (int64_t) since;
+    size_t reason_size = (size_t) (end - cursor);
+    if (reason_size > sizeof entry->reason - 1)
+        reason_size = sizeof entry->reason - 1;
+    memcpy (entry->reason, cursor, reason_size);
+    entry->reason[reason_size] = 0;
+    return 0;
+}
+
+int
+zk_client_move (zk_client_t *self, const char *from, const char *to, const uint8_t id[ZK_ID_SIZE],
+                uint64_t *count_p)
+{
+    assert (self);
+    if (count_p)
+        *count_p = 0;
+    from = s_queue (self, from, false);
+    to = to ? s_queue (self, to, false) : NULL;
+    if (!from || !to)
+        return ZK_EINVAL;
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, from);
+    zmsg_addstr (args, to);
+    if (id)
+        zmsg_addmem (args, id, ZK_ID_SIZE);
+    else
+        zmsg_addstr (args, "*");
+    zmsg_t *reply;
+    int rc = s_sync (self, "MOVE", &args, &reply);
+    if (rc)
+        return rc;
+    uint64_t count;
+    rc = s_frame_decimal (zmsg_first (reply), &count);
+    zmsg_destroy (&reply);
+    if (rc) {
+        s_refuse (self, "a malformed MOVE reply");
+        return ZK_EPROTO;
+    }
+    if (count_p)
+        *count_p = count;
+    return 0;
+}
+
+int
+zk_client_ping (zk_client_t *self)
+{
+    assert (self);
+    return s_sync (self, "PING", NULL, NULL);
+}
