@@ -56,6 +56,11 @@ int zk_engine_wait_readable (zactor_t *engine, int timeout_ms);
 //  Monotonic clock, milliseconds.
 int64_t zk_now_ms (void);
 
+//  Start an engine actor and wait for its start-up signal (0 or -1, see
+//  above), riding over EINTR. The actor, or NULL when it could not start
+//  (name says which engine in the log) or signalled -1 (it logged why).
+zactor_t *zk_engine_start (zactor_fn *actor, void *args, const char *name);
+
 /*  zk_device — the core that zk_proxy and zk_forwarder share (src/zk_device.c).
 
     One actor moves whole messages frontend → backend and, when both sides
@@ -130,5 +135,368 @@ bool zk_engine_type_in (int type, const int *types);
 //  ("ROLE: invalid socket spec 'TEXT': WHY", or "a ROLE spec is required"
 //  when text is NULL).
 int zk_engine_spec_type (const char *role, const char *text, char *reason, size_t reason_size);
+
+/*  zk_qstore — one durable queue of zkit-queue: its journal and its
+    in-memory index (src/zk_qstore.c). Private to the server (zk_queue.c,
+    zk_qserve.c), which owns the policy (leases, clients, group commit);
+    the store owns the records and the index. docs/protocol.md ("Queue journal records")
+    specifies the record payloads.
+
+    Every message has one entry (zk_qentry_t), found by message id, in
+    one state. Live states: PUTTING (its put record is appended, not yet
+    durable: invisible to consumers, but a duplicate PUT sees it), QUEUED
+    (in the ready list: redeliveries at the front, first deliveries at
+    the back), LEASED (in the lease list, oldest deadline first), ACKING
+    and MOVING (an ack, or a copy into another queue, is appended and not
+    yet durable). Finished states, kept for STATUS and dedup until they
+    expire: DONE, DEAD, MOVED (in the finished list).                    */
+
+#define ZK_QSTORE_NIL         UINT32_MAX
+#define ZK_QSTORE_RECORD_HEAD 32  //  fixed part of every record payload
+
+typedef enum {
+    ZK_QSTATE_FREE = 0,
+    ZK_QSTATE_PUTTING,
+    ZK_QSTATE_QUEUED,
+    ZK_QSTATE_LEASED,
+    ZK_QSTATE_ACKING,
+    ZK_QSTATE_MOVING,
+    ZK_QSTATE_DONE,
+    ZK_QSTATE_DEAD,
+    ZK_QSTATE_MOVED,
+} zk_qstate_t;
+
+//  Record types (the journal's type byte).
+typedef enum {
+    ZK_QREC_PUT = 1,      //  a message: id, accept time, body; dead letters: text = why it
+                          //  died, attempts = its deliveries before
+    ZK_QREC_ACK = 2,      //  done; frames = the result
+    ZK_QREC_RELEASE = 3,  //  a delivery ended without an ack; attempts = deliveries so far
+    ZK_QREC_DEAD = 4,     //  copied into NAME.dead; text = the reason
+    ZK_QREC_MOVED = 5,    //  copied into another queue by MOVE; text = its name
+} zk_qrec_type_t;
+
+//  One message's index entry: 72 bytes, plus its slot in the id map.
+typedef struct {
+    uint8_t msgid[16];
+    zk_journal_pos_t pos;    //  live: the put record; finished: the ack/dead/moved record
+    int64_t put_us;          //  accepted (realtime µs): the dedup window runs from here
+    int64_t since_us;        //  last state change (realtime µs)
+    int64_t lease_deadline;  //  LEASED: monotonic ms
+    uint32_t prev, next;     //  links in the ready, lease or finished list
+    uint32_t holder;         //  LEASED: the client slot holding it
+    uint16_t attempts;       //  deliveries so far
+    uint8_t state;           //  zk_qstate_t
+    uint8_t flags;
+} zk_qentry_t;
+
+typedef struct {
+    uint32_t head, tail;
+    uint32_t count;
+} zk_qlist_t;
+
+//  A decoded record: views into a buffer the caller keeps alive.
+typedef struct {
+    uint8_t type;
+    const uint8_t *msgid;
+    int64_t time_us;
+    uint32_t attempts;
+    const char *text;
+    size_t text_size;
+    int frame_count;
+    size_t body_size;  //  all frames
+    const uint8_t *frames[ZK_QUEUE_BODY_FRAMES];
+    size_t sizes[ZK_QUEUE_BODY_FRAMES];
+} zk_qrecord_t;
+
+typedef struct {
+    uint64_t segment_size;    //  0 = the journal's default
+    uint32_t max_record;      //  payload bytes of one record
+    int64_t dedup_window_us;  //  a finished entry dedups this long after its put
+    int64_t result_ttl_us;    //  and is kept at least this long after it finished
+    size_t max_done;          //  finished entries kept at most (oldest forgotten first)
+} zk_qstore_config_t;
+
+typedef struct {
+    uint64_t put, duplicates, delivered, redelivered, acked, nacked;
+    uint64_t expired, released, dead, moved;
+    uint64_t bad_records;   //  valid journal records with an invalid payload, at replay
+    uint64_t damaged_runs;  //  damage the journal reported at open
+    uint64_t unreadable;    //  messages whose record could not be read back (dropped)
+} zk_qcounters_t;
+
+typedef struct {
+    uint64_t id;      //  journal segment id
+    uint64_t live;    //  live messages whose put record is in it
+    int64_t last_us;  //  time of its newest record
+} zk_qsegment_t;
+
+typedef struct {
+    char name[ZK_QUEUE_NAME_MAX + 1];
+    zk_journal_t *journal;
+    zk_qstore_config_t config;
+    zk_qentry_t *entries;  //  the pool; ids are indexes
+    uint32_t capacity;
+    uint32_t free_head;
+    uint32_t used;
+    uint32_t *slots;  //  id map: open addressing, linear probing
+    uint32_t slot_mask;
+    zk_qlist_t ready, leased, finished;
+    uint32_t live;  //  PUTTING + QUEUED + LEASED + ACKING + MOVING
+    zk_qsegment_t *segments;
+    size_t segment_count, segment_capacity;
+    uint8_t *buffer;  //  records read back
+    size_t buffer_size;
+    zk_qcounters_t counters;
+} zk_qstore_t;
+
+//  Open (or create) queue name's journal in dir/name and rebuild the
+//  index by replay: live messages queued (those delivered before first,
+//  then in put order), finished ones kept while they count for dedup or
+//  status. 0 or an error (logged).
+int zk_qstore_open (const char *dir, const char *name, const zk_qstore_config_t *config,
+                    zk_qstore_t **self_p);
+//  Sync and close. Safe on NULL.
+void zk_qstore_destroy (zk_qstore_t **self_p);
+
+#define zk_qstore_entry(self, id) (&(self)->entries[(id)])
+
+//  The entry of msgid, or ZK_QSTORE_NIL.
+uint32_t zk_qstore_find (zk_qstore_t *self, const uint8_t *msgid);
+//  True when a PUT of this entry's id must be confirmed without storing:
+//  it is live, or it finished and was put within the dedup window.
+bool zk_qstore_is_duplicate (zk_qstore_t *self, uint32_t id, int64_t now_us);
+//  Drop a finished entry.
+void zk_qstore_forget (zk_qstore_t *self, uint32_t id);
+
+//  Append a put record and add a PUTTING entry (the id must not be in
+//  the index). frames: count views of the body. A dead letter has text
+//  (why it died) and attempts (its deliveries before; the new entry
+//  starts at 0). seq_p gets the record's seq. On error nothing is added.
+int zk_qstore_put (zk_qstore_t *self, const uint8_t *msgid, int64_t now_us, const char *text,
+                   size_t text_size, uint32_t attempts, const struct iovec *frames, int count,
+                   uint32_t *id_p, uint64_t *seq_p);
+//  The put became durable (QUEUED at the back) or failed (entry dropped).
+void zk_qstore_put_done (zk_qstore_t *self, uint32_t id, bool ok);
+
+//  Read an entry's put record (into the store's buffer: valid until the
+//  next read) and decode it.
+int zk_qstore_read (zk_qstore_t *self, uint32_t id, zk_qrecord_t *record);
+//  Read and decode the record at pos the same way.
+int zk_qstore_read_at (zk_qstore_t *self, zk_journal_pos_t pos, zk_qrecord_t *record);
+
+//  QUEUED → LEASED to holder until deadline (monotonic ms); attempts + 1.
+void zk_qstore_lease (zk_qstore_t *self, uint32_t id, uint32_t holder, int64_t deadline,
+                      int64_t now_us);
+//  LEASED → ACKING with an ack record (result: count frames), whose seq
+//  and position go to *record. On error the message is QUEUED at the front.
+int zk_qstore_ack (zk_qstore_t *self, uint32_t id, const struct iovec *result, int count,
+                   int64_t now_us, zk_journal_record_t *record);
+//  The ack (its record at pos) became durable (DONE) or failed (QUEUED at
+//  the front).
+void zk_qstore_ack_done (zk_qstore_t *self, uint32_t id, bool ok, zk_journal_pos_t pos,
+                         int64_t now_us);
+//  LEASED → QUEUED at the front, with a release record (its failure only
+//  costs the attempt count after a restart: logged, not returned).
+void zk_qstore_release (zk_qstore_t *self, uint32_t id, const char *reason, int64_t now_us);
+//  QUEUED or LEASED → MOVING.
+void zk_qstore_take (zk_qstore_t *self, uint32_t id, int64_t now_us);
+//  The copy is durable (type ZK_QREC_DEAD or ZK_QREC_MOVED: the record is
+//  appended, the entry finishes), or failed (QUEUED at the front).
+void zk_qstore_move_done (zk_qstore_t *self, uint32_t id, bool ok, uint8_t type, const char *text,
+                          int64_t now_us);
+//  A message whose record cannot be read back: finish it as DEAD with
+//  reason, without a copy (counted, logged).
+void zk_qstore_drop (zk_qstore_t *self, uint32_t id, const char *reason, int64_t now_us);
+
+//  Forget finished entries past their time; remove segments that hold no
+//  live message and nothing recent enough for dedup or status.
+void zk_qstore_maintain (zk_qstore_t *self, int64_t now_us);
+
+//  Decode a record payload (hostile bytes). 0 or ZK_EPROTO.
+int zk_qrecord_decode (uint8_t type, const uint8_t *payload, size_t size, zk_qrecord_t *record);
+
+/*  zk_qserver — the inside of the zk_queue actor, shared by src/zk_queue.c
+    (sockets, clients, the loop, commit, dispatch, timers, the API) and
+    src/zk_qserve.c (ZKQ/1 requests, moves, completions and replies).   */
+
+#define ZK_QSERVER_SIGNATURE  "ZKQ1"
+#define ZK_QSERVER_BATCH_MAX  4096  //  requests taken per turn
+#define ZK_QSERVER_MAX_FRAMES (4 + ZK_QUEUE_ARG_FRAMES + ZK_QUEUE_BODY_FRAMES)  //  kept per request
+
+typedef struct _zk_qserver_queue_t zk_qserver_queue_t;
+
+//  A consumer of one queue: its credit window and what it holds.
+typedef struct {
+    uint32_t client;  //  slot
+    uint32_t window;
+    uint32_t held;
+} zk_qserver_sub_t;
+
+struct _zk_qserver_queue_t {
+    zk_qstore_t *store;
+    zk_qserver_sub_t *subs;
+    size_t sub_count, sub_capacity;
+    size_t next_sub;         //  round robin
+    bool dirty;              //  on the dirty list: appended since the last commit
+    bool kicked;             //  on the kick list: may have something to deliver
+    bool failing;            //  on the failed list
+    uint64_t fail_from;      //  records with seq >= this are lost (UINT64_MAX: none)
+    uint32_t moves_pending;  //  unsettled moves into this queue
+};
+
+typedef struct {
+    uint8_t id[256];
+    size_t id_size;
+    uint32_t slot;
+    int fd;  //  connection its frames came from; -1: none known
+    uint32_t fd_gen;
+    int64_t last_seen;
+    zk_qserver_queue_t **queues;  //  queues it has a sub in
+    size_t queue_count, queue_capacity;
+    zlist_t *outbox;  //  zmsg_t replies its full pipe could not take yet
+    bool blocked;     //  a send got EAGAIN: wait for the retry tick
+    bool gone;        //  unreachable: removed at the next safe point
+    char key[2 * 256 + 1];
+} zk_qserver_client_t;
+
+typedef enum {
+    ZK_QREPLY_NONE,  //  no reply (pull)
+    ZK_QREPLY_OK,    //  plain OK
+    ZK_QREPLY_ERR,   //  ERR code text
+    ZK_QREPLY_PUT,   //  OK once the put is durable
+    ZK_QREPLY_DUP,   //  OK if the original put is (still) there
+    ZK_QREPLY_ACK,   //  OK once the ack is durable
+    ZK_QREPLY_GET,   //  set the window, OK
+    ZK_QREPLY_STATUS,
+    ZK_QREPLY_STATS,
+    ZK_QREPLY_LIST,
+    ZK_QREPLY_MOVES,  //  NACK dead and MOVE: OK COUNT / OK when the moves settled
+} zk_qserver_kind_t;
+
+typedef struct {
+    uint8_t kind;
+    uint8_t tag_size;
+    uint16_t code;  //  ZK_QREPLY_ERR
+    uint32_t client;
+    uint8_t tag[ZK_QUEUE_TAG_MAX];
+    zk_qserver_queue_t *queue;
+    uint32_t entry;
+    uint64_t seq;
+    zk_journal_pos_t pos;
+    const char *text;  //  ZK_QREPLY_ERR; static
+    uint8_t msgid[16];
+    uint32_t number;  //  GET window, LIST max
+    uint32_t moved, move_failed, moves_open;
+    bool count_reply;  //  ZK_QREPLY_MOVES: reply OK COUNT (MOVE) rather than OK (NACK)
+    char name[ZK_QUEUE_NAME_MAX + 1];  //  ZK_QREPLY_STATS of one queue
+} zk_qserver_completion_t;
+
+typedef struct {
+    zk_qserver_queue_t *source;
+    uint32_t entry;
+    zk_qserver_queue_t *target;
+    uint32_t target_entry;  //  ZK_QSTORE_NIL: the target already held it
+    uint64_t target_seq;
+    uint32_t completion;  //  index in this turn's completions, or UINT32_MAX
+    uint8_t type;         //  ZK_QREC_DEAD or ZK_QREC_MOVED
+    bool failed;          //  the copy could not be appended
+    bool unreadable;      //  the source record could not be read
+    char text[ZK_QUEUE_REASON_MAX + 1];
+} zk_qserver_move_t;
+
+typedef struct {
+    zsock_t *sock;
+    zk_spec_t *spec;
+    char name[ZK_QUEUE_NAME_MAX + 1];
+    char role[ZK_QUEUE_NAME_MAX + 8];
+} zk_qserver_pull_t;
+
+typedef struct {
+    uint64_t requests, errors, put_failed, pulled, dropped, syncs, duplicates, nacked, expired,
+        released, damaged_open;
+} zk_qserver_counters_t;
+
+typedef struct {
+    zsock_t *pipe;
+    const zk_queue_config_t *config;
+    zk_qstore_config_t store_config;
+    int dir_fd;  //  holds the data directory's lock
+    zsock_t *router;
+    zk_spec_t **router_specs;
+    size_t router_spec_count;
+    zsock_t *monitor;
+    zk_qserver_pull_t *pulls;
+    size_t pull_count;
+
+    zhashx_t *queue_map;  //  name → zk_qserver_queue_t *
+    zk_qserver_queue_t **queues;
+    size_t queue_count, queue_capacity;
+    zk_qserver_queue_t **dirty, **kicked, **failing;
+    size_t dirty_count, kicked_count, failing_count;
+
+    zhashx_t *client_map;           //  hex routing id → zk_qserver_client_t *
+    zk_qserver_client_t **clients;  //  by slot
+    uint32_t client_capacity, client_count;
+    uint32_t *free_slots, *freed_slots;  //  freed slots are reused only next turn
+    uint32_t free_count, freed_count;
+    zk_qserver_client_t *last_client;
+    uint32_t *fd_gen;
+    size_t fd_gen_size;
+
+    zk_qserver_completion_t *completions;
+    size_t completion_count;
+    zk_qserver_move_t *moves;
+    size_t move_count, move_capacity;
+    size_t batch_bytes;
+    zmq_msg_t frames[ZK_QSERVER_MAX_FRAMES];
+
+    int64_t now_ms, now_us;
+    int64_t next_timer, next_stats, next_idle, retry_at;
+    bool paused, terminated;
+    zk_qserver_counters_t counters;
+} zk_qserver_t;
+
+//  queue has records to commit this turn.
+void zk_qserver_mark_dirty (zk_qserver_t *self, zk_qserver_queue_t *queue);
+//  queue may have something to deliver: dispatch looks at it this turn.
+void zk_qserver_kick (zk_qserver_t *self, zk_qserver_queue_t *queue);
+//  queue lost its records from from_seq on (a failed write or sync: rc).
+void zk_qserver_note_failure (zk_qserver_t *self, zk_qserver_queue_t *queue, uint64_t from_seq,
+                              int rc);
+//  True when record seq of queue is durable under the policy and was not lost.
+bool zk_qserver_record_ok (zk_qserver_t *self, zk_qserver_queue_t *queue, uint64_t seq);
+//  --fsync always: make queue durable now (a PUT or ACK was appended).
+void zk_qserver_sync_always (zk_qserver_t *self, zk_qserver_queue_t *queue);
+//  The queue called name (size bytes, a valid name), opened or created
+//  when create is set; NULL if absent or it cannot be opened (logged).
+zk_qserver_queue_t *zk_qserver_queue_get (zk_qserver_t *self, const void *name, size_t size,
+                                          bool create);
+//  NAME.dead of queue, opened on demand; NULL if the name would be too
+//  long or it cannot be opened.
+zk_qserver_queue_t *zk_qserver_dead_queue (zk_qserver_t *self, zk_qserver_queue_t *queue);
+//  The sub of client slot on queue, or NULL.
+zk_qserver_sub_t *zk_qserver_sub_find (zk_qserver_queue_t *queue, uint32_t slot);
+//  The client behind a routing id (created on first sight), bound to
+//  the connection fd its frames came from. NULL when out of memory.
+zk_qserver_client_t *zk_qserver_client_for (zk_qserver_t *self, const uint8_t *id, size_t size,
+                                            int fd);
+//  Send parts to client (copied). A full pipe keeps replies in the
+//  client's outbox (queue_on_full) or refuses (deliveries): ZK_EIO;
+//  a client gone: ZK_EENDPOINT.
+int zk_qserver_send (zk_qserver_t *self, zk_qserver_client_t *client, const void *const *parts,
+                     const size_t *sizes, int count, bool queue_on_full);
+//  A delivery ended without an ack: requeue it at the front, or after
+//  max_deliver attempts move it to NAME.dead; a request waiting for that
+//  move is completion (or UINT32_MAX).
+void zk_qserver_release (zk_qserver_t *self, zk_qserver_queue_t *queue, uint32_t id,
+                         const char *reason, uint32_t completion);
+//  Take the requests waiting (router and pulls), up to the batch limits:
+//  each appends its records and leaves a completion.
+void zk_qserver_read_batch (zk_qserver_t *self);
+//  After the commit: finish the moves whose copy is durable or failed.
+void zk_qserver_settle_moves (zk_qserver_t *self);
+//  After the commit: apply completion c and send its reply.
+void zk_qserver_complete (zk_qserver_t *self, zk_qserver_completion_t *c);
 
 #endif

@@ -168,3 +168,22 @@ zk_engine_spec_type (const char *role, const char *text, char *reason, size_t re
         zk_engine_reason (reason, reason_size, "%s: invalid socket spec '%s'", role, text);
     return type;
 }
+
+zactor_t *
+zk_engine_start (zactor_fn *actor, void *args, const char *name)
+{
+    zactor_t *engine = zactor_new (actor, args);
+    if (!engine) {
+        zk_error ("%s: cannot start the engine thread", name);
+        return NULL;
+    }
+    int status = -1;
+    for (int tries = 0; tries < 100; tries++) {
+        status = zsock_wait (engine);
+        if (status != -1 || errno != EINTR)
+            break;
+    }
+    if (status != 0)
+        zactor_destroy (&engine);
+    return engine;
+}
