@@ -1586,13 +1586,20 @@ s_queue_requeue (zk_cat_t *self)
 {
     const char *from = zk_client_queue (self->client);
     const char *to = self->settings.origin;
-    uint64_t moved;
-    int rc = zk_client_move (self->client, from, to,
-                             self->settings.has_id ? self->settings.id : NULL, &moved);
-    if (rc) {
-        zk_error ("cannot move %s to %s: %s (%s)", from, to, zk_strerror (rc),
-                  zk_client_last_error (self->client));
-        return ZK_EIO;
+    //  One MOVE moves at most ZK_QUEUE_MOVE_MAX; a full batch means "ask
+    //  again". Bounded: a backlog of a billion is 100,000 rounds.
+    uint64_t moved = 0, batch = 0;
+    for (int round = 0; round < 100000; round++) {
+        int rc = zk_client_move (self->client, from, to,
+                                 self->settings.has_id ? self->settings.id : NULL, &batch);
+        if (rc) {
+            zk_error ("cannot move %s to %s: %s (%s)", from, to, zk_strerror (rc),
+                      zk_client_last_error (self->client));
+            return ZK_EIO;
+        }
+        moved += batch;
+        if (self->settings.has_id || batch < ZK_QUEUE_MOVE_MAX)
+            break;
     }
     if (self->settings.has_id && moved == 0) {
         zk_error ("message %s is not waiting in %s", self->config.id, from);

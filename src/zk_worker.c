@@ -487,7 +487,10 @@ s_send_now (s_worker_t *self, zsock_t *sock, zmsg_t **msg_p)
         int flags = ZFRAME_REUSE | ZFRAME_DONTWAIT | (index + 1 < count ? ZFRAME_MORE : 0);
         if (zframe_send (&frame, sock, flags) == 0)
             continue;
-        if (index == 0 && errno == EAGAIN)
+        //  A router (rep and router inputs) is mandatory: EAGAIN there means
+        //  this one peer's pipe is full, and waiting would hold every other
+        //  peer's reply behind it, so that reply is dropped and counted.
+        if (index == 0 && errno == EAGAIN && zsock_type (sock) != ZMQ_ROUTER)
             return ZK_ETIMEDOUT;
         //  Once the first frame is in, libzmq takes the rest: only a vanished
         //  peer (or a closing socket) lands here.
@@ -1717,6 +1720,10 @@ s_open_input (s_worker_t *self)
     }
     zsock_set_linger (self->input,
                       config->linger_ms < 0 ? ZK_DEFAULT_LINGER_MS : config->linger_ms);
+    //  A reply to a peer that has gone is an error, not a silent drop: it is
+    //  counted in "dropped" (libzmq would discard it without a word).
+    if (socket_type == ZMQ_ROUTER)
+        zsock_set_router_mandatory (self->input, 1);
     if (self->input_type == ZMQ_SUB) {
         if (config->subscribe && config->subscribe[0])
             for (const char *const *topic = config->subscribe; *topic; topic++)
@@ -1943,18 +1950,8 @@ zk_worker_new (const zk_worker_config_t *config)
     self->setup = s_setup_new (config);
     if (!self->setup)
         goto out_free;
-    self->actor = zactor_new (s_worker_actor, self->setup);
-    if (!self->actor) {
-        zk_error ("worker: cannot start the engine thread");
-        goto out_free;
-    }
-    int status = -1;
-    for (int tries = 0; tries < 100; tries++) {
-        status = zsock_wait (self->actor);
-        if (status != -1 || errno != EINTR)
-            break;
-    }
-    if (status != 0)
+    self->actor = zk_engine_start (s_worker_actor, self->setup, "worker");
+    if (!self->actor)
         goto out_free;
     return self;
 
