@@ -39,6 +39,7 @@ extern "C" {
 #define ZK_QUEUE_ARG_FRAMES       16     //  argument frames of other commands
 #define ZK_QUEUE_WINDOW_MAX       10000  //  largest GET window
 #define ZK_QUEUE_LIST_MAX         1000   //  entries one LIST returns at most
+#define ZK_QUEUE_MAX_PULLS        64     //  --pull sockets one server takes
 #define ZK_QUEUE_MOVE_MAX         10000  //  messages one MOVE moves at most
 #define ZK_QUEUE_REASON_MAX       200    //  bytes of a reason kept (longer is cut)
 #define ZK_QUEUE_DEFAULT_MAX_SIZE ((size_t) 1 << 20)

@@ -864,14 +864,14 @@ s_turn (zk_qserver_t *self)
 static void
 s_run (zk_qserver_t *self)
 {
-    zmq_pollitem_t items[3 + 64];
+    zmq_pollitem_t items[3 + ZK_QUEUE_MAX_PULLS];
     while (!self->terminated) {
         int count = 0;
         items[count++] = (zmq_pollitem_t){zsock_resolve (self->pipe), 0, ZMQ_POLLIN, 0};
         items[count++] = (zmq_pollitem_t){zsock_resolve (self->monitor), 0, ZMQ_POLLIN, 0};
         if (!self->paused) {
             items[count++] = (zmq_pollitem_t){zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
-            for (size_t index = 0; index < self->pull_count && count < 3 + 64; index++)
+            for (size_t index = 0; index < self->pull_count && count < 3 + ZK_QUEUE_MAX_PULLS; index++)
                 items[count++] =
                     (zmq_pollitem_t){zsock_resolve (self->pulls[index].sock), 0, ZMQ_POLLIN, 0};
         }
@@ -1238,7 +1238,11 @@ zk_queue_validate (const zk_queue_config_t *config, char *reason, size_t reason_
                                      "a %s socket cannot serve queues (expected router)",
                                      zk_spec_type_to_name (type));
     }
+    size_t pull_count = 0;
     for (const char *const *pull = config->pulls; pull && *pull; pull++) {
+        if (++pull_count > ZK_QUEUE_MAX_PULLS)
+            return zk_engine_reason (reason, reason_size, "more than %d --pull sockets",
+                                     ZK_QUEUE_MAX_PULLS);
         const char *equals = strchr (*pull, '=');
         if (!equals || !zk_queue_name_valid (*pull, (size_t) (equals - *pull)))
             return zk_engine_reason (reason, reason_size,

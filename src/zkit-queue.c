@@ -20,7 +20,7 @@ main (int argc, char **argv)
         {"max-deliver", 0, ZK_OPT_INT, &config.max_deliver, "N",
          "attempts before a message goes to NAME.dead (default 5)", 1, 65535},
         {"dedup-window", 0, ZK_OPT_SECONDS, &dedup, "SECONDS",
-         "a PUT of an id accepted this recently is not stored again (120)", 0, 31536000},
+         "a PUT of an id accepted this recently is not stored again (default 120)", 0, 31536000},
         {"fsync", 0, ZK_OPT_CHOICE, &fsync, "POLICY",
          "always (per PUT/ACK), batch (group commit; default) or never", 0, 0,
          "always|batch|never"},

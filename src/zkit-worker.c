@@ -51,7 +51,7 @@ main (int argc, char **argv)
             "it must flush each answer line (sed -u, stdbuf -oL ...).\n"
             "A queue input (queue>tcp://HOST:PORT/NAME) holds at most --jobs messages; it\n"
             "acks one when COMMAND exits 0 (stdout is the result) and nacks it otherwise,\n"
-            "so the queue delivers it again (NAME.dead after --max-deliver attempts). A\n"
+            "so the queue delivers it again (NAME.dead after zkit-queue's --max-deliver). A\n"
             "queue --out puts stdout there and acks the input once the put is confirmed.",
         .examples =
             "  zkit-worker --in 'rep@tcp://127.0.0.1:5560' -- tr a-z A-Z\n"

@@ -392,6 +392,15 @@ Test (cli_queue_shell, put_then_take_in_order_and_the_queue_is_empty)
     char *input = s_lines (100);
     s_expect (input, 0, "", spec, NULL);
     cr_assert_eq (s_stat (endpoint, "orders", "queued"), 100);
+    //  --list of more lines than a delivery has frames: one line each.
+    char *out, *err;
+    cr_assert_eq (s_cat (NULL, &out, &err, "--list", spec, NULL), 0, "%s", err);
+    int lines = 0;
+    for (const char *c = out; *c; c++)
+        lines += *c == '\n';
+    cr_assert_eq (lines, 100, "--list printed %d lines: %s", lines, err);
+    free (out);
+    free (err);
 
     s_expect (NULL, 0, input, spec, "-n", "100", "--timeout", "30", NULL);
     cr_assert_eq (s_stat (endpoint, "orders", "queued"), 0);

@@ -71,8 +71,18 @@ Test (zk_histogram, small_values_are_exact_and_buckets_are_contiguous)
 
 Test (zk_histogram, every_value_lands_in_its_bucket_within_precision)
 {
-    uint64_t values[] = {255, 256, 257, 511, 512, 1000, 123456, 999999999, 1ULL << 40,
-                         (1ULL << 40) + 12345, UINT64_MAX / 3, UINT64_MAX - 1};
+    uint64_t values[] = {255,
+                         256,
+                         257,
+                         511,
+                         512,
+                         1000,
+                         123456,
+                         999999999,
+                         1ULL << 40,
+                         (1ULL << 40) + 12345,
+                         UINT64_MAX / 3,
+                         UINT64_MAX - 1};
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         uint64_t v = values[i];
         size_t b = zk_histogram_bucket (v);

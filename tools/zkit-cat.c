@@ -40,7 +40,7 @@ main (int argc, char **argv)
         {"hwm", 0, ZK_OPT_INT, &config.hwm, "N", "send/receive high-water mark (default 1000)", 0,
          1e9},
         {"list", 0, ZK_OPT_FLAG, &config.list, NULL,
-         "queue: print 'ID ATTEMPTS REASON' per waiting message (-n: at most N)"},
+         "queue: print 'ID ATTEMPTS REASON' per message held (-n: at most N)"},
         {"requeue", 0, ZK_OPT_FLAG, &config.requeue, NULL,
          "queue NAME.dead: move its messages back into NAME"},
         {"id", 0, ZK_OPT_STRING, &config.id, "ID", "--requeue: only the message ID"},
