@@ -3,6 +3,7 @@
 #  make            build everything into build/
 #  make check      build and run every test (unit, integration, patterns/)
 #  make demo       run a real topology on loopback and show messages flowing
+#  make bench      the benchmark sweep: build/bench/report.md and PNG plots
 #  make deps       install the Debian packages the project needs (if missing)
 #  make install    PREFIX=/usr/local DESTDIR=  (binaries, library, headers, zkit.pc)
 #  make uninstall  remove what install put there
@@ -21,10 +22,11 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 
-DEB_PACKAGES := libzmq3-dev libczmq-dev libmsgpack-dev libcriterion-dev pkg-config python3-zmq
+DEB_PACKAGES := libzmq3-dev libczmq-dev libmsgpack-dev libcriterion-dev pkg-config python3-zmq \
+                gnuplot-nox
 PC_MODULES   := libzmq libczmq msgpack
 
-PUBLIC_TARGETS := all lib bins check unit demo install uninstall
+PUBLIC_TARGETS := all lib bins check unit demo bench install uninstall
 
 ifeq ($(ZK_DEPS_OK),)
 
@@ -35,7 +37,8 @@ $(PUBLIC_TARGETS): deps
 .PHONY: deps clean format format-check $(PUBLIC_TARGETS)
 deps:
 	@if pkg-config --exists $(PC_MODULES) criterion 2>/dev/null \
-	    && /usr/bin/python3 -c 'import zmq' 2>/dev/null; then :; else \
+	    && /usr/bin/python3 -c 'import zmq' 2>/dev/null \
+	    && command -v gnuplot >/dev/null 2>&1; then :; else \
 	    echo "make deps: installing $(DEB_PACKAGES)"; \
 	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	    $$SUDO apt-get update -qq && \
@@ -126,6 +129,11 @@ unit: all $(TEST_BIN)
 
 demo: all
 	@ZK_BIN=$(abspath $(BUILD)/bin) patterns/demo.sh
+
+#  `make bench`: the standard sweep (tools/bench-sweep.sh, a few minutes):
+#  build/bench/report.md and the PNG plots beside it.
+bench: all
+	@ZK_BIN=$(abspath $(BUILD)/bin) tools/bench-sweep.sh $(BUILD)/bench
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include

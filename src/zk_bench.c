@@ -619,7 +619,8 @@ s_role_receiver (const s_role_t *role, s_result_t *result)
     result->lost = count > meter.messages ? count - meter.messages : 0;
     if (result->lost) {
         result->failed = 0;  //  the count says more than a timeout
-        s_fail (result, "%s: %" PRIu64 " of %" PRIu64 " messages never arrived (next expected %" PRIu64 ")",
+        s_fail (result,
+                "%s: %" PRIu64 " of %" PRIu64 " messages never arrived (next expected %" PRIu64 ")",
                 role->name, result->lost, count, next);
     }
 out:

@@ -16,7 +16,8 @@ set terminal pngcairo size 1100,700 enhanced font "DejaVu Sans,12"
 set grid
 set key outside right top box opaque
 set logscale x 2
-set format x "%.0s%cB"
+set xrange [12:90000]
+set xtics ("16B" 16, "64B" 64, "256B" 256, "1KiB" 1024, "4KiB" 4096, "16KiB" 16384, "64KiB" 65536)
 set xlabel "message size (bytes)"
 
 size_label(s) = s >= 1024 ? sprintf("%dKiB", s / 1024) : sprintf("%dB", s)
@@ -59,6 +60,7 @@ if (file_ok(dir . "/fanout-tcp-pub-k1.dat")) {
     set output dir . "/fanout.png"
     set title "Fan-out over tcp: messages delivered per second, all subscribers (median)"
     set ylabel "aggregate messages per second"
+    set xrange [48:24000]
     set logscale y 10
     set format y "%.0s%c"
     fan_channels = "pub forwarder zmq-forwarder"
@@ -75,7 +77,10 @@ if (file_ok(dir . "/fanout-tcp-pub-k1.dat")) {
 if (file_ok(dir . "/latency-tcp-64.dat")) {
     set output dir . "/latency-tcp.png"
     unset logscale x
-    set format x "%g"
+    set xtics auto
+    set xrange [*:*]
+    set key inside top left horizontal samplen 1 font ",10"
+    set yrange [10:*]
     set xlabel ""
     set style data histograms
     set style histogram clustered gap 1
