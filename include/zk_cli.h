@@ -23,14 +23,14 @@ extern "C" {
 #define ZK_CLI_LIST_MAX 64  //  values one repeatable option may take
 
 typedef enum {
-    ZK_OPT_FLAG,      //  bool *: set when given
-    ZK_OPT_STRING,    //  const char **
-    ZK_OPT_LIST,      //  zk_strlist_t *: repeatable
-    ZK_OPT_INT,       //  int *: decimal, within [min, max]
-    ZK_OPT_SIZE,      //  size_t *: bytes, with k/M/G suffix (powers of 1024), within [min, max]
-    ZK_OPT_SECONDS,   //  double *: seconds, may be fractional, within [min, max]
-    ZK_OPT_SPEC,      //  const char **: a valid socket spec
-    ZK_OPT_CHOICE,    //  const char **: one of the '|'-separated choices
+    ZK_OPT_FLAG,     //  bool *: set when given
+    ZK_OPT_STRING,   //  const char **
+    ZK_OPT_LIST,     //  zk_strlist_t *: repeatable
+    ZK_OPT_INT,      //  int *: decimal, within [min, max]
+    ZK_OPT_SIZE,     //  size_t *: bytes, with k/M/G suffix (powers of 1024), within [min, max]
+    ZK_OPT_SECONDS,  //  double *: seconds, may be fractional, within [min, max]
+    ZK_OPT_SPEC,     //  const char **: a valid socket spec
+    ZK_OPT_CHOICE,   //  const char **: one of the '|'-separated choices
 } zk_opt_kind_t;
 
 typedef struct {
@@ -39,8 +39,8 @@ typedef struct {
 } zk_strlist_t;
 
 typedef struct {
-    const char *name;     //  long name, without "--"; NULL ends the table
-    char letter;          //  short letter, or 0
+    const char *name;  //  long name, without "--"; NULL ends the table
+    char letter;       //  short letter, or 0
     zk_opt_kind_t kind;
     void *target;         //  where the value goes (type by kind)
     const char *arg;      //  argument name in --help ("BYTES"); NULL for flags

@@ -23,13 +23,13 @@
 extern "C" {
 #endif
 
-#define ZK_ID_SIZE 16                   //  bytes of a message / trace id
-#define ZK_ID_TEXT_SIZE 37              //  "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" + NUL
-#define ZK_ENVELOPE_VERSION 1           //  the "zk" key's value
-#define ZK_ENVELOPE_MAX_SIZE 65536      //  encoded frame, bytes
-#define ZK_ENVELOPE_MAX_HEADERS 64      //  headers per envelope
-#define ZK_ENVELOPE_MAX_STRING 4096     //  bytes of a key, value or content type
-#define ZK_ENVELOPE_MAX_DEPTH 8         //  nesting of skipped unknown values
+#define ZK_ID_SIZE              16     //  bytes of a message / trace id
+#define ZK_ID_TEXT_SIZE         37     //  "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" + NUL
+#define ZK_ENVELOPE_VERSION     1      //  the "zk" key's value
+#define ZK_ENVELOPE_MAX_SIZE    65536  //  encoded frame, bytes
+#define ZK_ENVELOPE_MAX_HEADERS 64     //  headers per envelope
+#define ZK_ENVELOPE_MAX_STRING  4096   //  bytes of a key, value or content type
+#define ZK_ENVELOPE_MAX_DEPTH   8      //  nesting of skipped unknown values
 
 typedef struct _zk_envelope_t zk_envelope_t;
 

@@ -31,11 +31,11 @@ typedef struct {
 } zk_forwarder_config_t;
 
 typedef struct {
-    uint64_t messages;        //  messages received from publishers and forwarded
+    uint64_t messages;  //  messages received from publishers and forwarded
     uint64_t bytes;
-    uint64_t subscribes;      //  subscribe messages passed upstream
+    uint64_t subscribes;  //  subscribe messages passed upstream
     uint64_t unsubscribes;
-    uint64_t refused;         //  refused for max_size
+    uint64_t refused;  //  refused for max_size
     uint64_t refused_bytes;
     uint64_t captured;
 } zk_forwarder_stats_t;
@@ -44,8 +44,7 @@ typedef struct _zk_forwarder_t zk_forwarder_t;
 
 //  Check a configuration without starting anything. 0, or ZK_EINVAL
 //  with a one-line reason in reason (when not NULL).
-int zk_forwarder_validate (const zk_forwarder_config_t *config, char *reason,
-                           size_t reason_size);
+int zk_forwarder_validate (const zk_forwarder_config_t *config, char *reason, size_t reason_size);
 
 //  Start a forwarder. NULL on a bad spec, a wrong type or a failed
 //  bind/connect (logged). Caller owns the result.

@@ -47,8 +47,8 @@ typedef struct {
 void zk_log_limited (zk_ratelimit_t *limiter, int level, const char *format, ...)
     __attribute__ ((format (printf, 3, 4)));
 
-#define zk_error(...) zk_log (ZK_LOG_ERROR, __VA_ARGS__)
-#define zk_warn(...) zk_log (ZK_LOG_WARN, __VA_ARGS__)
+#define zk_error(...)  zk_log (ZK_LOG_ERROR, __VA_ARGS__)
+#define zk_warn(...)   zk_log (ZK_LOG_WARN, __VA_ARGS__)
 #define zk_notice(...) zk_log (ZK_LOG_NOTICE, __VA_ARGS__)
 #define zk_info(...)                                                                               \
     do {                                                                                           \

@@ -32,24 +32,24 @@ extern "C" {
 #endif
 
 typedef struct {
-    const char *frontend;   //  socket spec, required
-    const char *backend;    //  socket spec, required
-    const char *capture;    //  spec of a socket that gets a copy of every message, or NULL
-    const char *control;    //  spec of a control socket (PAUSE/RESUME/TERMINATE/STATISTICS), or NULL
-    size_t max_size;        //  largest message in bytes (all frames); 0 = unlimited
-    int hwm;                //  send and receive high-water mark; 0 = libzmq's default (1000)
-    int linger_ms;          //  how long to hand over queued messages on stop; <0 = default 1000
+    const char *frontend;  //  socket spec, required
+    const char *backend;   //  socket spec, required
+    const char *capture;   //  spec of a socket that gets a copy of every message, or NULL
+    const char *control;   //  spec of a control socket (PAUSE/RESUME/TERMINATE/STATISTICS), or NULL
+    size_t max_size;       //  largest message in bytes (all frames); 0 = unlimited
+    int hwm;               //  send and receive high-water mark; 0 = libzmq's default (1000)
+    int linger_ms;         //  how long to hand over queued messages on stop; <0 = default 1000
     int stats_interval_ms;  //  period of the one-line stats report (notice level); 0 = none
 } zk_proxy_config_t;
 
 typedef struct {
-    uint64_t frontend_in;        //  messages received on the frontend and forwarded
+    uint64_t frontend_in;  //  messages received on the frontend and forwarded
     uint64_t frontend_in_bytes;
-    uint64_t backend_in;         //  messages received on the backend and forwarded back
+    uint64_t backend_in;  //  messages received on the backend and forwarded back
     uint64_t backend_in_bytes;
-    uint64_t refused;            //  messages refused for max_size (either direction)
+    uint64_t refused;  //  messages refused for max_size (either direction)
     uint64_t refused_bytes;
-    uint64_t captured;           //  copies sent on the capture socket
+    uint64_t captured;  //  copies sent on the capture socket
 } zk_proxy_stats_t;
 
 typedef struct _zk_proxy_t zk_proxy_t;

@@ -11,12 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ZKIT_VERSION_MAJOR 0
-#define ZKIT_VERSION_MINOR 1
-#define ZKIT_VERSION_PATCH 0
+#define ZKIT_VERSION_MAJOR                     0
+#define ZKIT_VERSION_MINOR                     1
+#define ZKIT_VERSION_PATCH                     0
 #define ZKIT_MAKE_VERSION(major, minor, patch) ((major) *10000 + (minor) *100 + (patch))
-#define ZKIT_VERSION                                                                               \
-    ZKIT_MAKE_VERSION (ZKIT_VERSION_MAJOR, ZKIT_VERSION_MINOR, ZKIT_VERSION_PATCH)
+#define ZKIT_VERSION                           ZKIT_MAKE_VERSION (ZKIT_VERSION_MAJOR, ZKIT_VERSION_MINOR, ZKIT_VERSION_PATCH)
 
 #if defined(__GNUC__)
 #define ZK_EXPORT __attribute__ ((visibility ("default")))

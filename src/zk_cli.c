@@ -97,8 +97,8 @@ zk_cli_parse_size (const char *text, size_t *size_p)
             return ZK_EINVAL;
         end++;
         //  Accept "k", "kb", "kib", "b".
-        if (suffix != 'b' && (streq (end, "ib") || streq (end, "iB") || streq (end, "b")
-                              || streq (end, "B")))
+        if (suffix != 'b'
+            && (streq (end, "ib") || streq (end, "iB") || streq (end, "b") || streq (end, "B")))
             end += strlen (end);
         if (*end)
             return ZK_EINVAL;
@@ -134,12 +134,8 @@ s_set_option (const zk_cli_t *cli, const zk_option_t *option, const char *value)
 {
     char *end;
     switch (option->kind) {
-        case ZK_OPT_FLAG:
-            *(bool *) option->target = true;
-            break;
-        case ZK_OPT_STRING:
-            *(const char **) option->target = value;
-            break;
+        case ZK_OPT_FLAG: *(bool *) option->target = true; break;
+        case ZK_OPT_STRING: *(const char **) option->target = value; break;
         case ZK_OPT_LIST: {
             zk_strlist_t *list = (zk_strlist_t *) option->target;
             if (list->count == ZK_CLI_LIST_MAX)
@@ -176,8 +172,8 @@ s_set_option (const zk_cli_t *cli, const zk_option_t *option, const char *value)
         case ZK_OPT_SPEC: {
             char reason[256];
             if (zk_spec_validate (value, reason, sizeof reason))
-                zk_cli_usage_error (cli, "--%s: invalid socket spec '%s': %s", option->name,
-                                    value, reason);
+                zk_cli_usage_error (cli, "--%s: invalid socket spec '%s': %s", option->name, value,
+                                    reason);
             *(const char **) option->target = value;
             break;
         }
@@ -279,8 +275,7 @@ zk_cli_parse (const zk_cli_t *cli, int argc, char **argv, char ***args_p)
                     for (const char *letter = word + 1; *letter; letter++) {
                         const zk_option_t *flag = s_find_option (cli, NULL, 0, *letter);
                         if (!flag || flag->kind != ZK_OPT_FLAG)
-                            zk_cli_usage_error (cli, "unknown option '-%c' in '%s'", *letter,
-                                                word);
+                            zk_cli_usage_error (cli, "unknown option '-%c' in '%s'", *letter, word);
                         if (flag->target)
                             s_set_option (cli, flag, NULL);
                         else

@@ -13,10 +13,10 @@
 
 #include <unistd.h>
 
-#define S_PROTOCOL       "ZKQ1"
-#define S_SLICE_MS       200   //  longest single poll inside a wait: interrupts are seen this fast
-#define S_RECV_BATCH     1000  //  server messages handled per turn
-#define S_MAX_BUFFERED   (2 * ZK_CLIENT_MAX_WINDOW)  //  deliveries held for zk_client_recv
+#define S_PROTOCOL     "ZKQ1"
+#define S_SLICE_MS     200   //  longest single poll inside a wait: interrupts are seen this fast
+#define S_RECV_BATCH   1000  //  server messages handled per turn
+#define S_MAX_BUFFERED (2 * ZK_CLIENT_MAX_WINDOW)  //  deliveries held for zk_client_recv
 //  Frames of one server message: a delivery, or a LIST/STATS reply (3 + lines).
 #define S_MAX_IN_FRAMES                                                                            \
     ((ZK_CLIENT_MAX_FRAMES > ZK_QUEUE_LIST_MAX ? ZK_CLIENT_MAX_FRAMES : ZK_QUEUE_LIST_MAX) + 8)

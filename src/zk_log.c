@@ -94,8 +94,7 @@ zk_log_limited (zk_ratelimit_t *limiter, int level, const char *format, ...)
     if (print) {
         limiter->in_window++;
         if (limiter->suppressed)
-            snprintf (suffix, sizeof suffix, " (%u similar lines suppressed)",
-                      limiter->suppressed);
+            snprintf (suffix, sizeof suffix, " (%u similar lines suppressed)", limiter->suppressed);
         limiter->suppressed = 0;
     }
     else

@@ -871,7 +871,8 @@ s_run (zk_qserver_t *self)
         items[count++] = (zmq_pollitem_t){zsock_resolve (self->monitor), 0, ZMQ_POLLIN, 0};
         if (!self->paused) {
             items[count++] = (zmq_pollitem_t){zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
-            for (size_t index = 0; index < self->pull_count && count < 3 + ZK_QUEUE_MAX_PULLS; index++)
+            for (size_t index = 0; index < self->pull_count && count < 3 + ZK_QUEUE_MAX_PULLS;
+                 index++)
                 items[count++] =
                     (zmq_pollitem_t){zsock_resolve (self->pulls[index].sock), 0, ZMQ_POLLIN, 0};
         }

@@ -27,10 +27,10 @@ const char *tu_bin (const char *name, char *buf, size_t size);
 //  (stdout/stderr collected into files under the tmp dir).
 typedef struct {
     pid_t pid;
-    int stdin_fd;         //  write end, or -1 once closed
-    char out_path[512];   //  stdout collected here
-    char err_path[512];   //  stderr collected here
-    int status;           //  after tu_wait: raw wait status
+    int stdin_fd;        //  write end, or -1 once closed
+    char out_path[512];  //  stdout collected here
+    char err_path[512];  //  stderr collected here
+    int status;          //  after tu_wait: raw wait status
     bool exited;
 } tu_proc_t;
 

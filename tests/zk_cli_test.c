@@ -53,8 +53,8 @@ Test (zk_cli, parses_every_kind)
 {
     char **args;
     int count = s_parse (&args, "-f", "--name=alpha", "-j", "8", "--max-size", "64k",
-                         "--timeout=0.5", "--capture", "pub@inproc://cap", "--format", "json",
-                         "-s", "a", "-sb", "push>tcp://127.0.0.1:1", "x", NULL);
+                         "--timeout=0.5", "--capture", "pub@inproc://cap", "--format", "json", "-s",
+                         "a", "-sb", "push>tcp://127.0.0.1:1", "x", NULL);
     cr_assert_eq (count, 2);
     cr_assert_str_eq (args[0], "push>tcp://127.0.0.1:1");
     cr_assert_str_eq (args[1], "x");

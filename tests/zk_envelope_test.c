@@ -19,7 +19,8 @@ typedef struct {
     size_t capacity;
 } s_bytes_t;
 
-static void s_put (s_bytes_t *bytes, const void *data, size_t size)
+static void
+s_put (s_bytes_t *bytes, const void *data, size_t size)
 {
     if (bytes->size + size > bytes->capacity) {
         size_t capacity = bytes->capacity ? bytes->capacity : 256;
@@ -34,19 +35,22 @@ static void s_put (s_bytes_t *bytes, const void *data, size_t size)
     bytes->size += size;
 }
 
-static void s_put_byte (s_bytes_t *bytes, uint8_t byte)
+static void
+s_put_byte (s_bytes_t *bytes, uint8_t byte)
 {
     s_put (bytes, &byte, 1);
 }
 
-static void s_put_repeat (s_bytes_t *bytes, uint8_t byte, size_t count)
+static void
+s_put_repeat (s_bytes_t *bytes, uint8_t byte, size_t count)
 {
     for (size_t i = 0; i < count; i++)
         s_put_byte (bytes, byte);
 }
 
 //  Bytes written as hex pairs, spaces ignored.
-static void s_put_hex (s_bytes_t *bytes, const char *hex)
+static void
+s_put_hex (s_bytes_t *bytes, const char *hex)
 {
     while (*hex) {
         if (*hex == ' ') {
@@ -55,29 +59,32 @@ static void s_put_hex (s_bytes_t *bytes, const char *hex)
         }
         unsigned int byte;
         cr_assert_eq (sscanf (hex, "%2x", &byte), 1, "bad hex in test: %s", hex);
-        s_put_byte (bytes, (uint8_t)byte);
+        s_put_byte (bytes, (uint8_t) byte);
         hex += 2;
     }
 }
 
 //  A msgpack str in its shortest form.
-static void s_put_str_size (s_bytes_t *bytes, const void *text, size_t size)
+static void
+s_put_str_size (s_bytes_t *bytes, const void *text, size_t size)
 {
     if (size < 32)
-        s_put_byte (bytes, (uint8_t)(0xa0 | size));
+        s_put_byte (bytes, (uint8_t) (0xa0 | size));
     else if (size < 256) {
         s_put_byte (bytes, 0xd9);
-        s_put_byte (bytes, (uint8_t)size);
-    } else {
+        s_put_byte (bytes, (uint8_t) size);
+    }
+    else {
         cr_assert_lt (size, 65536);
         s_put_byte (bytes, 0xda);
-        s_put_byte (bytes, (uint8_t)(size >> 8));
-        s_put_byte (bytes, (uint8_t)size);
+        s_put_byte (bytes, (uint8_t) (size >> 8));
+        s_put_byte (bytes, (uint8_t) size);
     }
     s_put (bytes, text, size);
 }
 
-static void s_put_str (s_bytes_t *bytes, const char *text)
+static void
+s_put_str (s_bytes_t *bytes, const char *text)
 {
     s_put_str_size (bytes, text, strlen (text));
 }
@@ -87,7 +94,8 @@ static const uint8_t s_id_a[ZK_ID_SIZE] = {0x01, 0x8f, 0x3a, 0x6c, 0x2b, 0x40, 0
 static const uint8_t s_id_b[ZK_ID_SIZE] = {0x01, 0x8f, 0x3a, 0x6c, 0x2a, 0x10, 0x70, 0x00,
                                            0x8a, 0xbc, 0xde, 0xf0, 0x12, 0x34, 0x56, 0x78};
 
-static void s_put_id (s_bytes_t *bytes, const uint8_t id[ZK_ID_SIZE])
+static void
+s_put_id (s_bytes_t *bytes, const uint8_t id[ZK_ID_SIZE])
 {
     s_put_hex (bytes, "c4 10");
     s_put (bytes, id, ZK_ID_SIZE);
@@ -95,9 +103,10 @@ static void s_put_id (s_bytes_t *bytes, const uint8_t id[ZK_ID_SIZE])
 
 //  The start of a fixmap envelope of pairs pairs: "zk": 1 and, if
 //  with_id, "id": s_id_a. The caller appends the remaining pairs.
-static void s_start (s_bytes_t *bytes, int pairs, bool with_id)
+static void
+s_start (s_bytes_t *bytes, int pairs, bool with_id)
 {
-    s_put_byte (bytes, (uint8_t)(0x80 | pairs));
+    s_put_byte (bytes, (uint8_t) (0x80 | pairs));
     s_put_hex (bytes, "a2 7a 6b 01");
     if (with_id) {
         s_put_str (bytes, "id");
@@ -105,7 +114,8 @@ static void s_start (s_bytes_t *bytes, int pairs, bool with_id)
     }
 }
 
-static void s_bytes_free (s_bytes_t *bytes)
+static void
+s_bytes_free (s_bytes_t *bytes)
 {
     free (bytes->data);
     *bytes = (s_bytes_t){0};
@@ -113,13 +123,14 @@ static void s_bytes_free (s_bytes_t *bytes)
 
 //  Decode a heap copy of exactly size bytes; returns the code, and the
 //  envelope in *self_p when self_p is given (else destroys it).
-static int s_decode (const void *data, size_t size, zk_envelope_t **self_p)
+static int
+s_decode (const void *data, size_t size, zk_envelope_t **self_p)
 {
     uint8_t *copy = malloc (size ? size : 1);
     cr_assert_not_null (copy);
     if (size)
         memcpy (copy, data, size);
-    zk_envelope_t *envelope = (zk_envelope_t *)0x1;
+    zk_envelope_t *envelope = (zk_envelope_t *) 0x1;
     int rc = zk_envelope_decode (copy, size, &envelope);
     free (copy);
     if (rc)
@@ -133,12 +144,14 @@ static int s_decode (const void *data, size_t size, zk_envelope_t **self_p)
     return rc;
 }
 
-static int s_decode_bytes (const s_bytes_t *bytes)
+static int
+s_decode_bytes (const s_bytes_t *bytes)
 {
     return s_decode (bytes->data, bytes->size, NULL);
 }
 
-static int s_decode_hex (const char *hex)
+static int
+s_decode_hex (const char *hex)
 {
     s_bytes_t bytes = {0};
     s_put_hex (&bytes, hex);
@@ -149,7 +162,8 @@ static int s_decode_hex (const char *hex)
 
 //  Decode an envelope of "zk": 1, "id" (unless key is "id") and one more
 //  pair: key and the value given in hex.
-static int s_decode_pair (const char *key, const char *value_hex)
+static int
+s_decode_pair (const char *key, const char *value_hex)
 {
     s_bytes_t bytes = {0};
     bool id = streq (key, "id");
@@ -161,7 +175,8 @@ static int s_decode_pair (const char *key, const char *value_hex)
     return rc;
 }
 
-static void s_assert_same (const zk_envelope_t *a, const zk_envelope_t *b)
+static void
+s_assert_same (const zk_envelope_t *a, const zk_envelope_t *b)
 {
     cr_assert_eq (memcmp (zk_envelope_id (a), zk_envelope_id (b), ZK_ID_SIZE), 0);
     cr_assert_eq (memcmp (zk_envelope_trace (a), zk_envelope_trace (b), ZK_ID_SIZE), 0);
@@ -179,7 +194,8 @@ static void s_assert_same (const zk_envelope_t *a, const zk_envelope_t *b)
 }
 
 //  Encode, decode, compare; returns the decoded copy (caller destroys).
-static zk_envelope_t *s_round_trip (const zk_envelope_t *envelope)
+static zk_envelope_t *
+s_round_trip (const zk_envelope_t *envelope)
 {
     zframe_t *frame = NULL;
     cr_assert_eq (zk_envelope_encode (envelope, &frame), 0);
@@ -193,7 +209,8 @@ static zk_envelope_t *s_round_trip (const zk_envelope_t *envelope)
     return decoded;
 }
 
-static char *s_repeat (char c, size_t size)
+static char *
+s_repeat (char c, size_t size)
 {
     char *text = malloc (size + 1);
     cr_assert_not_null (text);
@@ -203,7 +220,8 @@ static char *s_repeat (char c, size_t size)
 }
 
 //  The envelope of docs/protocol.md's example.
-static zk_envelope_t *s_example (void)
+static zk_envelope_t *
+s_example (void)
 {
     zk_envelope_t *envelope = zk_envelope_new ();
     cr_assert_not_null (envelope);
@@ -217,7 +235,8 @@ static zk_envelope_t *s_example (void)
 }
 
 //  print_json into a string. Caller frees.
-static char *s_json (const zk_envelope_t *envelope)
+static char *
+s_json (const zk_envelope_t *envelope)
 {
     char *text = NULL;
     size_t size = 0;
@@ -228,7 +247,8 @@ static char *s_json (const zk_envelope_t *envelope)
     return text;
 }
 
-static char *s_json_string (const void *data, size_t size)
+static char *
+s_json_string (const void *data, size_t size)
 {
     char *text = NULL;
     size_t text_size = 0;
@@ -244,9 +264,9 @@ static char *s_json_string (const void *data, size_t size)
 
 Test (zk_envelope, new_has_the_defaults)
 {
-    int64_t before = (int64_t)time (NULL) * 1000000;
+    int64_t before = (int64_t) time (NULL) * 1000000;
     zk_envelope_t *envelope = zk_envelope_new ();
-    int64_t after = ((int64_t)time (NULL) + 1) * 1000000;
+    int64_t after = ((int64_t) time (NULL) + 1) * 1000000;
     cr_assert_not_null (envelope);
     const uint8_t *id = zk_envelope_id (envelope);
     cr_assert_eq (id[6] >> 4, 7);
@@ -260,7 +280,7 @@ Test (zk_envelope, new_has_the_defaults)
     cr_assert_leq (zk_envelope_time (envelope), after);
     zk_envelope_destroy (&envelope);
     cr_assert_null (envelope);
-    zk_envelope_destroy (&envelope); //  safe on NULL
+    zk_envelope_destroy (&envelope);  //  safe on NULL
 }
 
 Test (zk_envelope, round_trips_every_field)
@@ -302,16 +322,16 @@ Test (zk_envelope, content_type_set_unset_and_empty)
 Test (zk_envelope, round_trips_headers)
 {
     zk_envelope_t *envelope = zk_envelope_new ();
-    char binary[256]; //  every byte but NUL, not valid UTF-8
+    char binary[256];  //  every byte but NUL, not valid UTF-8
     for (int i = 0; i < 255; i++)
-        binary[i] = (char)(i + 1);
+        binary[i] = (char) (i + 1);
     binary[255] = 0;
     cr_assert_eq (zk_envelope_set_header (envelope, "reply-to", "orders"), 0);
     cr_assert_eq (zk_envelope_set_header (envelope, "", "empty key"), 0);
     cr_assert_eq (zk_envelope_set_header (envelope, "empty value", ""), 0);
     cr_assert_eq (zk_envelope_set_header (envelope, "binary", binary), 0);
     cr_assert_eq (zk_envelope_set_header (envelope, binary, "binary key"), 0);
-    cr_assert_eq (zk_envelope_set_header (envelope, "reply-to", "invoices"), 0); //  replaces
+    cr_assert_eq (zk_envelope_set_header (envelope, "reply-to", "invoices"), 0);  //  replaces
     cr_assert_eq (zk_envelope_set_header (envelope, NULL, "x"), ZK_EINVAL);
     cr_assert_eq (zk_envelope_set_header (envelope, "x", NULL), ZK_EINVAL);
     cr_assert_eq (zk_envelope_header_count (envelope), 5);
@@ -353,7 +373,7 @@ Test (zk_envelope, max_header_count_round_trips_and_one_more_is_refused)
         cr_assert_eq (zk_envelope_set_header (envelope, key, key + 1), 0);
     }
     cr_assert_eq (zk_envelope_set_header (envelope, "one-more", "x"), ZK_ETOOBIG);
-    cr_assert_eq (zk_envelope_set_header (envelope, "k07", "replaced"), 0); //  still allowed
+    cr_assert_eq (zk_envelope_set_header (envelope, "k07", "replaced"), 0);  //  still allowed
     cr_assert_eq (zk_envelope_header_count (envelope), ZK_ENVELOPE_MAX_HEADERS);
     zk_envelope_t *decoded = s_round_trip (envelope);
     cr_assert_str_eq (zk_envelope_header (decoded, "k07"), "replaced");
@@ -387,7 +407,7 @@ Test (zk_envelope, max_string_length_round_trips_and_one_more_is_refused)
     cr_assert_eq (zk_envelope_set_header (envelope, too_long, "v"), ZK_ETOOBIG);
     cr_assert_eq (zk_envelope_set_header (envelope, "k", too_long), ZK_ETOOBIG);
     cr_assert_eq (zk_envelope_set_header (envelope, longest, too_long), ZK_ETOOBIG);
-    cr_assert_str_eq (zk_envelope_content_type (envelope), longest); //  unchanged
+    cr_assert_str_eq (zk_envelope_content_type (envelope), longest);  //  unchanged
     cr_assert_str_eq (zk_envelope_header (envelope, longest), longest);
     cr_assert_eq (zk_envelope_header_count (envelope), 1);
     zk_envelope_t *decoded = s_round_trip (envelope);
@@ -401,7 +421,8 @@ Test (zk_envelope, max_string_length_round_trips_and_one_more_is_refused)
         if (where == 0) {
             s_put_str (&bytes, "ct");
             s_put_str (&bytes, too_long);
-        } else {
+        }
+        else {
             s_put_str (&bytes, "h");
             s_put_hex (&bytes, "81");
             s_put_str (&bytes, where == 1 ? too_long : "k");
@@ -418,12 +439,12 @@ Test (zk_envelope, encode_refuses_an_oversized_frame)
 {
     zk_envelope_t *envelope = zk_envelope_new ();
     char *value = s_repeat ('v', ZK_ENVELOPE_MAX_STRING);
-    for (int i = 0; i < 16; i++) { //  16 x 4 KiB and the keys: just over 64 KiB
+    for (int i = 0; i < 16; i++) {  //  16 x 4 KiB and the keys: just over 64 KiB
         char key[16];
         snprintf (key, sizeof key, "k%02d", i);
         cr_assert_eq (zk_envelope_set_header (envelope, key, value), 0);
     }
-    zframe_t *frame = (zframe_t *)0x1;
+    zframe_t *frame = (zframe_t *) 0x1;
     cr_assert_eq (zk_envelope_encode (envelope, &frame), ZK_ETOOBIG);
     cr_assert_null (frame);
     zmsg_t *msg = zmsg_new ();
@@ -438,7 +459,8 @@ Test (zk_envelope, encode_refuses_an_oversized_frame)
 //  The documented example: docs/protocol.md shows these exact bytes
 
 //  The bytes as `hexdump -C` prints them.
-static char *s_hexdump (const uint8_t *data, size_t size)
+static char *
+s_hexdump (const uint8_t *data, size_t size)
 {
     char *text = NULL;
     size_t text_size = 0;
@@ -464,10 +486,11 @@ static char *s_hexdump (const uint8_t *data, size_t size)
     return text;
 }
 
-static char *s_protocol_doc (void)
+static char *
+s_protocol_doc (void)
 {
     char *doc = tu_slurp ("docs/protocol.md");
-    const char *bin = getenv ("ZK_BIN"); //  build/bin when run by make check
+    const char *bin = getenv ("ZK_BIN");  //  build/bin when run by make check
     if (!doc && bin) {
         char path[1024];
         snprintf (path, sizeof path, "%s/../../docs/protocol.md", bin);
@@ -523,8 +546,8 @@ Test (zk_envelope, id_carries_the_current_millisecond)
     int64_t ms = 0;
     for (int i = 0; i < 6; i++)
         ms = ms << 8 | id[i];
-    cr_assert_geq (ms, (int64_t)before.tv_sec * 1000 + before.tv_nsec / 1000000);
-    cr_assert_leq (ms, (int64_t)after.tv_sec * 1000 + after.tv_nsec / 1000000);
+    cr_assert_geq (ms, (int64_t) before.tv_sec * 1000 + before.tv_nsec / 1000000);
+    cr_assert_leq (ms, (int64_t) after.tv_sec * 1000 + after.tv_nsec / 1000000);
 }
 
 Test (zk_envelope, ten_thousand_ids_strictly_increase)
@@ -541,7 +564,8 @@ Test (zk_envelope, ten_thousand_ids_strictly_increase)
 
 #define S_THREAD_IDS 2500
 
-static void *s_generate_ids (void *arg)
+static void *
+s_generate_ids (void *arg)
 {
     uint8_t (*ids)[ZK_ID_SIZE] = arg;
     for (int i = 0; i < S_THREAD_IDS; i++)
@@ -549,7 +573,8 @@ static void *s_generate_ids (void *arg)
     return NULL;
 }
 
-static int s_compare_ids (const void *a, const void *b)
+static int
+s_compare_ids (const void *a, const void *b)
 {
     return memcmp (a, b, ZK_ID_SIZE);
 }
@@ -603,19 +628,19 @@ Test (zk_envelope, id_parse_refuses_bad_text)
 {
     const char *bad[] = {
         "",
-        "018f3a6c-2b40-7a1c-9c3e-5d2f81a0441",   //  one digit short
-        "018f3a6c-2b40-7a1c-9c3e-5d2f81a044170", //  one digit more
+        "018f3a6c-2b40-7a1c-9c3e-5d2f81a0441",    //  one digit short
+        "018f3a6c-2b40-7a1c-9c3e-5d2f81a044170",  //  one digit more
         "018f3a6c-2b40-7a1c-9c3e-5d2f81a04417\n",
         " 018f3a6c-2b40-7a1c-9c3e-5d2f81a04417",
-        "018f3a6c2-b40-7a1c-9c3e-5d2f81a04417", //  dash misplaced
+        "018f3a6c2-b40-7a1c-9c3e-5d2f81a04417",  //  dash misplaced
         "018f3a6c-2b40-7a1c-9c3e_5d2f81a04417",
-        "018f3a6c-2b40-7a1c-9c3e-5d2f81a0441g", //  not hex
+        "018f3a6c-2b40-7a1c-9c3e-5d2f81a0441g",  //  not hex
         "{018f3a6c-2b40-7a1c-9c3e-5d2f81a04417}",
         "urn:uuid:018f3a6c-2b40-7a1c-9c3e-5d2f81a04417",
-        "018f3a6c2b407a1c9c3e5d2f81a0441",   //  31 digits
-        "018f3a6c2b407a1c9c3e5d2f81a044170", //  33 digits
+        "018f3a6c2b407a1c9c3e5d2f81a0441",    //  31 digits
+        "018f3a6c2b407a1c9c3e5d2f81a044170",  //  33 digits
         "018f3a6c2b407a1c9c3e5d2f81a0441-",
-        "018f3a6c-2b40-7a1c-9c3e5d2f81a04417", //  35 chars, a dash missing
+        "018f3a6c-2b40-7a1c-9c3e5d2f81a04417",  //  35 chars, a dash missing
         "+18f3a6c-2b40-7a1c-9c3e-5d2f81a04417",
     };
     uint8_t id[ZK_ID_SIZE];
@@ -638,20 +663,20 @@ Test (zk_envelope, magic_detection)
     } cases[] = {
         {"81 a2 7a 6b 01", true},
         {"8f a2 7a 6b 01", true},
-        {"81 a2 7a 6b 02", true}, //  a future version is still an envelope
+        {"81 a2 7a 6b 02", true},  //  a future version is still an envelope
         {"81 a2 7a 6b 7f", true},
         {"de 00 02 a2 7a 6b 01", true},
-        {"81 a2 7a 6b", false}, //  no version byte
+        {"81 a2 7a 6b", false},  //  no version byte
         {"de 00 02 a2 7a 6b", false},
-        {"80 a2 7a 6b 01", false}, //  an empty map cannot hold "zk"
+        {"80 a2 7a 6b 01", false},  //  an empty map cannot hold "zk"
         {"90 a2 7a 6b 01", false},
         {"df 00 00 00 02 a2 7a 6b 01", false},
         {"81 a2 7a 6c 01", false},
         {"81 a2 6b 7a 01", false},
-        {"81 d9 02 7a 6b 01", false}, //  "zk" must be a fixstr
-        {"81 a2 7a 6b cc", false},    //  version must be a positive fixint
+        {"81 d9 02 7a 6b 01", false},  //  "zk" must be a fixstr
+        {"81 a2 7a 6b cc", false},     //  version must be a positive fixint
         {"81 a2 7a 6b ff", false},
-        {"68 65 6c 6c 6f", false}, //  "hello"
+        {"68 65 6c 6c 6f", false},  //  "hello"
         {"", false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -693,11 +718,11 @@ Test (zk_envelope, decodes_map16_and_any_integer_form)
     s_put_str (&bytes, "id");
     s_put_id (&bytes, s_id_a);
     s_put_str (&bytes, "ts");
-    s_put_hex (&bytes, "d3 ff ff ff ff ff ff ff fe"); //  int64 -2
+    s_put_hex (&bytes, "d3 ff ff ff ff ff ff ff fe");  //  int64 -2
     s_put_str (&bytes, "at");
-    s_put_hex (&bytes, "d0 07"); //  int8 7
+    s_put_hex (&bytes, "d0 07");  //  int8 7
     s_put_str (&bytes, "ct");
-    s_put_hex (&bytes, "db 00 00 00 01 78"); //  str32 "x"
+    s_put_hex (&bytes, "db 00 00 00 01 78");  //  str32 "x"
     zk_envelope_t *envelope;
     cr_assert_eq (s_decode (bytes.data, bytes.size, &envelope), 0);
     cr_assert_eq (zk_envelope_time (envelope), -2);
@@ -777,9 +802,9 @@ Test (zk_envelope, skips_unknown_keys_of_every_type)
     size_t count = sizeof values / sizeof values[0];
     s_bytes_t bytes = {0};
     s_put_hex (&bytes, "de 00");
-    s_put_byte (&bytes, (uint8_t)(count + 4));
+    s_put_byte (&bytes, (uint8_t) (count + 4));
     s_put_hex (&bytes, "a2 7a 6b 01");
-    s_put_str (&bytes, "future"); //  an unknown key before the known ones
+    s_put_str (&bytes, "future");  //  an unknown key before the known ones
     s_put_hex (&bytes, "c0");
     s_put_str (&bytes, "id");
     s_put_id (&bytes, s_id_a);
@@ -807,7 +832,7 @@ Test (zk_envelope, unknown_value_nested_to_the_max_depth_is_skipped)
         s_start (&bytes, 3, true);
         s_put_str (&bytes, "nest");
         for (int i = 0; i < depth; i++)
-            s_put_hex (&bytes, i % 2 ? "91" : "81 a0"); //  arrays and maps alternate
+            s_put_hex (&bytes, i % 2 ? "91" : "81 a0");  //  arrays and maps alternate
         s_put_hex (&bytes, "c0");
         cr_assert_eq (s_decode_bytes (&bytes), depth > ZK_ENVELOPE_MAX_DEPTH ? ZK_EDEPTH : 0,
                       "depth %d", depth);
@@ -819,12 +844,13 @@ Test (zk_envelope, unknown_value_nested_to_the_max_depth_is_skipped)
 //  Hostile input
 
 //  A valid encoding with every field and a few headers.
-static zframe_t *s_full_frame (void)
+static zframe_t *
+s_full_frame (void)
 {
     zk_envelope_t *envelope = s_example ();
     cr_assert_eq (zk_envelope_set_header (envelope, "reply-to", "orders"), 0);
     cr_assert_eq (zk_envelope_set_header (envelope, "", ""), 0);
-    char *long_value = s_repeat ('l', 300); //  a str16
+    char *long_value = s_repeat ('l', 300);  //  a str16
     cr_assert_eq (zk_envelope_set_header (envelope, "long", long_value), 0);
     free (long_value);
     zframe_t *frame;
@@ -867,7 +893,7 @@ Test (zk_envelope, hostile_huge_counts_are_refused_without_allocating)
     for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
         for (int as_headers = 0; as_headers < 2; as_headers++) {
             if (as_headers && values[i][1] != 'f' && values[i][1] != 'e')
-                continue; //  arrays are not header maps
+                continue;  //  arrays are not header maps
             cr_assert_eq (s_decode_pair (as_headers ? "h" : "unknown", values[i]), ZK_ETRUNC,
                           "%s in %s", values[i], as_headers ? "h" : "an unknown key");
         }
@@ -930,38 +956,38 @@ Test (zk_envelope, hostile_wrong_types_for_each_key)
         {"id", "a0"},
         {"id", "c0"},
         {"id", "01"},
-        {"id", "c4 0f 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"},       //  15 bytes
-        {"id", "c4 11 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"}, //  17 bytes
-        {"id", "b0 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"},       //  str, not bin
+        {"id", "c4 0f 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"},        //  15 bytes
+        {"id", "c4 11 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"},  //  17 bytes
+        {"id", "b0 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00"},        //  str, not bin
         {"tr", "a0"},
         {"tr", "90"},
         {"tr", "c4 00"},
         {"ts", "a1 31"},
         {"ts", "c0"},
         {"ts", "c3"},
-        {"ts", "cb 41 d9 00 00 00 00 00 00"}, //  a float
-        {"ts", "cf 80 00 00 00 00 00 00 00"}, //  above INT64_MAX
+        {"ts", "cb 41 d9 00 00 00 00 00 00"},  //  a float
+        {"ts", "cf 80 00 00 00 00 00 00 00"},  //  above INT64_MAX
         {"ts", "c4 01 00"},
-        {"at", "ff"}, //  -1
+        {"at", "ff"},  //  -1
         {"at", "d0 fe"},
-        {"at", "cf 00 00 00 01 00 00 00 00"}, //  above UINT32_MAX
+        {"at", "cf 00 00 00 01 00 00 00 00"},  //  above UINT32_MAX
         {"at", "a1 31"},
         {"at", "c2"},
         {"ct", "01"},
         {"ct", "c0"},
         {"ct", "c4 01 61"},
         {"ct", "91 a1 61"},
-        {"ct", "a3 61 00 62"}, //  NUL inside
+        {"ct", "a3 61 00 62"},  //  NUL inside
         {"h", "90"},
         {"h", "a1 61"},
         {"h", "c0"},
-        {"h", "81 01 a1 61"},       //  integer key
-        {"h", "81 a1 61 01"},       //  integer value
-        {"h", "81 a1 61 c4 01 62"}, //  bin value
+        {"h", "81 01 a1 61"},        //  integer key
+        {"h", "81 a1 61 01"},        //  integer value
+        {"h", "81 a1 61 c4 01 62"},  //  bin value
         {"h", "81 a1 61 c0"},
-        {"h", "81 a1 61 81 a1 62 a1 63"}, //  nested map
-        {"h", "81 a1 00 a1 61"},          //  NUL in a key
-        {"h", "81 a1 61 a3 62 00 63"},    //  NUL in a value
+        {"h", "81 a1 61 81 a1 62 a1 63"},  //  nested map
+        {"h", "81 a1 00 a1 61"},           //  NUL in a key
+        {"h", "81 a1 61 a3 62 00 63"},     //  NUL in a value
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc = s_decode_pair (cases[i].key, cases[i].value);
@@ -995,7 +1021,7 @@ Test (zk_envelope, hostile_duplicate_keys)
         s_bytes_t bytes = {0};
         bool id = streq (keys[i], "id");
         s_start (&bytes, id ? 3 : 4, true);
-        int copies = id ? 1 : 2; //  "zk" and "id" are already there once
+        int copies = id ? 1 : 2;  //  "zk" and "id" are already there once
         if (streq (keys[i], "zk"))
             copies = 1;
         for (int copy = 0; copy < copies; copy++) {
@@ -1005,7 +1031,7 @@ Test (zk_envelope, hostile_duplicate_keys)
             else
                 s_put_id (&bytes, s_id_b);
         }
-        if (streq (keys[i], "zk")) { //  keep the pair count right
+        if (streq (keys[i], "zk")) {  //  keep the pair count right
             s_put_str (&bytes, "x");
             s_put_hex (&bytes, "c0");
         }
@@ -1058,7 +1084,7 @@ Test (zk_envelope, hostile_oversized_frame)
     size_t pad = ZK_ENVELOPE_MAX_SIZE - bytes.size - 5;
     s_put_byte (&bytes, 0xc6);
     for (int shift = 24; shift >= 0; shift -= 8)
-        s_put_byte (&bytes, (uint8_t)(pad >> shift));
+        s_put_byte (&bytes, (uint8_t) (pad >> shift));
     s_put_repeat (&bytes, 0, pad);
     cr_assert_eq (bytes.size, ZK_ENVELOPE_MAX_SIZE);
     cr_assert_eq (s_decode_bytes (&bytes), 0);
@@ -1071,7 +1097,7 @@ Test (zk_envelope, hostile_trailing_and_reserved_bytes)
 {
     s_bytes_t bytes = {0};
     s_start (&bytes, 2, true);
-    s_put_hex (&bytes, "c0"); //  a byte after the map
+    s_put_hex (&bytes, "c0");  //  a byte after the map
     cr_assert_eq (s_decode_bytes (&bytes), ZK_EPROTO);
     s_bytes_free (&bytes);
     cr_assert_eq (s_decode_pair ("x", "c1"), ZK_EPROTO, "0xc1 is never used");
@@ -1079,7 +1105,8 @@ Test (zk_envelope, hostile_trailing_and_reserved_bytes)
 }
 
 //  xorshift64*: a fixed seed, so a failure reproduces.
-static uint64_t s_random (uint64_t *state)
+static uint64_t
+s_random (uint64_t *state)
 {
     *state ^= *state >> 12;
     *state ^= *state << 25;
@@ -1089,24 +1116,26 @@ static uint64_t s_random (uint64_t *state)
 
 //  One mutation of the size bytes at work (capacity bytes), chosen by r:
 //  any byte, one bit, a msgpack type byte, 0xff, a byte dropped or inserted.
-static void s_mutate (uint8_t *work, size_t *size_p, size_t capacity, uint64_t r)
+static void
+s_mutate (uint8_t *work, size_t *size_p, size_t capacity, uint64_t r)
 {
     size_t size = *size_p;
-    size_t at = (size_t)((r >> 8) % size);
-    uint8_t byte = (uint8_t)(r >> 40);
-    int kind = (int)(r % 6);
+    size_t at = (size_t) ((r >> 8) % size);
+    uint8_t byte = (uint8_t) (r >> 40);
+    int kind = (int) (r % 6);
     if (kind == 0)
         work[at] = byte;
     else if (kind == 1)
-        work[at] ^= (uint8_t)(1 << (byte % 8));
+        work[at] ^= (uint8_t) (1 << (byte % 8));
     else if (kind == 2)
-        work[at] = (uint8_t)(0xc0 + byte % 0x20);
+        work[at] = (uint8_t) (0xc0 + byte % 0x20);
     else if (kind == 3)
         work[at] = 0xff;
     else if (kind == 4 && size > 1) {
         memmove (work + at, work + at + 1, size - at - 1);
         size--;
-    } else if (kind == 5 && size < capacity) {
+    }
+    else if (kind == 5 && size < capacity) {
         memmove (work + at + 1, work + at, size - at);
         work[at] = byte;
         size++;
@@ -1126,14 +1155,14 @@ Test (zk_envelope, hostile_random_mutations_never_crash, .timeout = 60)
     for (int round = 0; round < 50000; round++) {
         size_t size = original_size;
         memcpy (work, original, size);
-        int mutations = 1 + (int)(s_random (&state) % 4);
+        int mutations = 1 + (int) (s_random (&state) % 4);
         for (int m = 0; m < mutations; m++)
             s_mutate (work, &size, original_size + 8, s_random (&state));
         zk_envelope_t *envelope;
         int rc = s_decode (work, size, &envelope);
         if (rc) {
-            cr_assert (rc == ZK_ETRUNC || rc == ZK_ETOOBIG || rc == ZK_EPROTO || rc == ZK_EDEPTH ||
-                           rc == ZK_EVERSION,
+            cr_assert (rc == ZK_ETRUNC || rc == ZK_ETOOBIG || rc == ZK_EPROTO || rc == ZK_EDEPTH
+                           || rc == ZK_EVERSION,
                        "round %d: unexpected %d", round, rc);
             refused++;
             continue;
@@ -1160,10 +1189,10 @@ Test (zk_envelope, hostile_random_garbage_after_the_magic, .timeout = 60)
     uint64_t state = 0x0123456789abcdefULL;
     uint8_t buffer[64];
     for (int round = 0; round < 20000; round++) {
-        size_t size = 5 + (size_t)(s_random (&state) % (sizeof buffer - 5));
+        size_t size = 5 + (size_t) (s_random (&state) % (sizeof buffer - 5));
         memcpy (buffer, "\x8f\xa2zk\x01", 5);
         for (size_t i = 5; i < size; i++)
-            buffer[i] = (uint8_t)s_random (&state);
+            buffer[i] = (uint8_t) s_random (&state);
         int rc = s_decode (buffer, size, NULL);
         cr_assert_neq (rc, ZK_ENOMEM, "round %d", round);
     }
@@ -1199,11 +1228,11 @@ Test (zk_envelope, attach_then_detach)
 Test (zk_envelope, detach_without_an_envelope_leaves_the_msg)
 {
     zmsg_t *msg = zmsg_new ();
-    zk_envelope_t *envelope = (zk_envelope_t *)0x1;
+    zk_envelope_t *envelope = (zk_envelope_t *) 0x1;
     cr_assert_eq (zk_envelope_detach (msg, &envelope), 0, "empty msg");
     cr_assert_null (envelope);
     zmsg_addstr (msg, "hello");
-    zmsg_addmem (msg, "\x81\xa2zk\x01", 5); //  the magic, but not first
+    zmsg_addmem (msg, "\x81\xa2zk\x01", 5);  //  the magic, but not first
     cr_assert_eq (zk_envelope_detach (msg, &envelope), 0);
     cr_assert_null (envelope);
     cr_assert_eq (zmsg_size (msg), 2);
@@ -1240,9 +1269,9 @@ Test (zk_envelope, pub_sub_keeps_the_topic_first)
     zmsg_t *msg = zmsg_new ();
     zmsg_addstr (msg, "body");
     cr_assert_eq (zk_envelope_attach (envelope, msg), 0);
-    zmsg_pushstr (msg, "weather.paris"); //  the publisher puts the topic in front
+    zmsg_pushstr (msg, "weather.paris");  //  the publisher puts the topic in front
 
-    char *topic = zmsg_popstr (msg); //  the subscriber takes it off first
+    char *topic = zmsg_popstr (msg);  //  the subscriber takes it off first
     cr_assert_str_eq (topic, "weather.paris");
     zk_envelope_t *received;
     cr_assert_eq (zk_envelope_detach (msg, &received), 0);
@@ -1318,16 +1347,16 @@ Test (zk_envelope, json_string_escapes_invalid_utf8_bytes)
         const char *input;
         const char *expected;
     } cases[] = {
-        {"\xc0\x80", "\"\\u00c0\\u0080\""},                       //  overlong NUL
-        {"\xe0\x80\xaf", "\"\\u00e0\\u0080\\u00af\""},            //  overlong '/'
-        {"\xed\xa0\x80", "\"\\u00ed\\u00a0\\u0080\""},            //  surrogate
-        {"\xf4\x90\x80\x80", "\"\\u00f4\\u0090\\u0080\\u0080\""}, //  above U+10FFFF
+        {"\xc0\x80", "\"\\u00c0\\u0080\""},                        //  overlong NUL
+        {"\xe0\x80\xaf", "\"\\u00e0\\u0080\\u00af\""},             //  overlong '/'
+        {"\xed\xa0\x80", "\"\\u00ed\\u00a0\\u0080\""},             //  surrogate
+        {"\xf4\x90\x80\x80", "\"\\u00f4\\u0090\\u0080\\u0080\""},  //  above U+10FFFF
         {"\xe2\x82"
          "A",
-         "\"\\u00e2\\u0082A\""},     //  cut short
-        {"a\x80z", "\"a\\u0080z\""}, //  lone continuation
+         "\"\\u00e2\\u0082A\""},      //  cut short
+        {"a\x80z", "\"a\\u0080z\""},  //  lone continuation
         {"\xff\xfe", "\"\\u00ff\\u00fe\""},
-        {"\xe2\x82\xac\xe2\x82", "\"\xe2\x82\xac\\u00e2\\u0082\""}, //  ends mid-sequence
+        {"\xe2\x82\xac\xe2\x82", "\"\xe2\x82\xac\\u00e2\\u0082\""},  //  ends mid-sequence
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *json = s_json_string (cases[i].input, strlen (cases[i].input));
