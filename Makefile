@@ -154,6 +154,8 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/include/,$(notdir $(wildcard include/*.h)))
 	rm -f $(DESTDIR)$(PREFIX)/lib/pkgconfig/zkit.pc
 
+#  Keep the binaries' objects: no "rm *.o" after the test summary.
+.SECONDARY:
 .PHONY: $(PUBLIC_TARGETS)
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/obj/tools/*.d $(BUILD)/obj/tests/*.d)
 
