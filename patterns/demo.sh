@@ -4,7 +4,7 @@
 #  non-zero if anything was lost or misrouted.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-for pattern in oneway pipeline fanout reqrep; do
+for pattern in oneway pipeline fanout reqrep durable; do
     echo
     echo "=== patterns/$pattern.sh"
     sed -n '2,/^source/p' "$here/$pattern.sh" | grep '^#' | sed 's/^#  \{0,1\}/    /'
@@ -12,4 +12,4 @@ for pattern in oneway pipeline fanout reqrep; do
     bash "$here/$pattern.sh"
 done
 echo
-echo "demo: all four channels flowed end to end"
+echo "demo: every channel flowed end to end"

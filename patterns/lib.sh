@@ -11,7 +11,7 @@ set -euo pipefail
 ZK_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ZK_BIN=${ZK_BIN:-$ZK_ROOT/build/bin}
 export PATH="$ZK_BIN:$PATH"
-for zk_tool in zkit-proxy zkit-forwarder zkit-worker zkit-cat; do
+for zk_tool in zkit-proxy zkit-forwarder zkit-worker zkit-cat zkit-queue; do
     [ -x "$ZK_BIN/$zk_tool" ] || { echo "$0: $ZK_BIN/$zk_tool not built (run make)" >&2; exit 1; }
 done
 
