@@ -1030,7 +1030,11 @@ s_open_router (zk_qserver_t *self)
     zsock_set_linger (self->router,
                       config->linger_ms < 0 ? ZK_DEFAULT_LINGER_MS : config->linger_ms);
     //  The monitor first, so no connection is missed.
-    char *endpoint = zsys_sprintf ("inproc://zk-queue-monitor-%p", (void *) self);
+    //  A name never used before in this process: a freed server's address
+    //  comes back, and its monitor's inproc name may not be released yet.
+    static uint64_t s_monitors;
+    char *endpoint = zsys_sprintf ("inproc://zk-queue-monitor-%" PRIu64,
+                                   __atomic_add_fetch (&s_monitors, 1, __ATOMIC_RELAXED));
     int rc = zmq_socket_monitor (zsock_resolve (self->router), endpoint,
                                  ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED);
     if (rc == 0) {
