@@ -4,6 +4,7 @@
 #  make check      build and run every test (unit, integration, patterns/)
 #  make demo       run a real topology on loopback and show messages flowing
 #  make bench      the benchmark sweep: build/bench/report.md and PNG plots
+#  make bench-queue  the zkit-queue part alone (about 30 s): build/bench-queue/report.md
 #  make deps       install the Debian packages the project needs (if missing)
 #  make install    PREFIX=/usr/local DESTDIR=  (binaries, library, headers, zkit.pc)
 #  make uninstall  remove what install put there
@@ -26,7 +27,7 @@ DEB_PACKAGES := libzmq3-dev libczmq-dev libmsgpack-dev libcriterion-dev pkg-conf
                 gnuplot-nox
 PC_MODULES   := libzmq libczmq msgpack
 
-PUBLIC_TARGETS := all lib bins check unit demo bench install uninstall
+PUBLIC_TARGETS := all lib bins check unit demo bench bench-queue install uninstall
 
 ifeq ($(ZK_DEPS_OK),)
 
@@ -134,6 +135,10 @@ demo: all
 #  build/bench/report.md and the PNG plots beside it.
 bench: all
 	@ZK_BIN=$(abspath $(BUILD)/bin) tools/bench-sweep.sh $(BUILD)/bench
+
+#  `make bench-queue`: the queue part alone (about 30 s): build/bench-queue/report.md.
+bench-queue: all
+	@ZK_BIN=$(abspath $(BUILD)/bin) BENCH_PARTS=queue tools/bench-sweep.sh $(BUILD)/bench-queue
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include

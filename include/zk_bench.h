@@ -21,8 +21,20 @@
         fan-out     pub forwarder zmq-forwarder        (K subscribers each)
         latency     reqrep reqrep-proxy reqrep-zmq-proxy reqrep-zproxy
                     reqrep-envelope reqrep-worker reqrep-worker-exec
-    zkit-queue and the reliable request-response client (--lb) add their
-    channels when they land (see the extension points in zk_bench.c).   */
+        queue       queue-batch queue-always queue-never
+                    queue-batch-raw queue-never-raw
+    A queue channel starts a real zkit-queue (fresh --data directory, the
+    channel's --fsync policy) and measures, against direct PUSH/PULL of the
+    same size and transport: confirmed puts/s (a zk_client producer with
+    `queue_window` PUTs in flight, timed to the last confirm), consumed and
+    acked msg/s (a consumer draining that backlog with a GET window of
+    `queue_window`, acking each, timed to the last ack's reply), and both
+    at once (end to end). Every message is sequence-checked, every ack must
+    succeed and the queue must be empty at the end (STATS). The -raw
+    channels use a minimal ZKQ/1 client instead of zk_client: the server
+    alone.
+    The reliable request-response client (--lb) adds its channel when it
+    lands (see the extension point in zk_bench.c).                      */
 
 #ifndef ZK_BENCH_H_INCLUDED
 #define ZK_BENCH_H_INCLUDED
@@ -36,9 +48,10 @@
 extern "C" {
 #endif
 
-#define ZK_BENCH_MAX_REPEAT      99
-#define ZK_BENCH_MAX_SIZE        (64 * 1024 * 1024)  //  bytes of one message
-#define ZK_BENCH_MAX_SUBSCRIBERS 64
+#define ZK_BENCH_MAX_REPEAT       99
+#define ZK_BENCH_MAX_SIZE         (64 * 1024 * 1024)  //  bytes of one message
+#define ZK_BENCH_MAX_SUBSCRIBERS  64
+#define ZK_BENCH_MAX_QUEUE_WINDOW 10000  //  ZKQ/1's largest GET window
 
 typedef struct {
     const char
@@ -61,6 +74,7 @@ typedef struct {
     const char *bin_dir;      //  where zkit-proxy & co are; NULL: $ZK_BIN, else beside the program
     int skip_every;           //  testing: the sender leaves out every Nth message (0: none)
     bool progress;            //  a progress line on stderr (the binary sets it on a terminal)
+    int queue_window;         //  queue channels: PUTs in flight and GET window; 0: 2000
 } zk_bench_config_t;
 
 typedef struct _zk_bench_t zk_bench_t;

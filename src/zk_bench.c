@@ -36,27 +36,31 @@
 
 extern char **environ;
 
-#define SPEC_MAX         512  //  a socket spec: type, direction, endpoint
-#define ENDPOINT_MAX     256  //  an endpoint
-#define DIR_MAX          128  //  a run's directory (ipc paths live in it)
-#define PATH_MAX_BENCH   512
-#define ERROR_MAX        256
-#define LATENCIES        6  //  min p50 p90 p99 p99.9 max
-#define ENVELOPE_FRAMES  8  //  most frames a server echoes
-#define STOP_WAIT_MS     5000
-#define READY_WAIT_MS    10000
-#define DEFAULT_HWM      1000
-#define DEFAULT_REPEAT   3
-#define DEFAULT_WARMUP   100
-#define DEFAULT_TIMEOUT  10.0
-#define RUN_BYTES_TARGET (32 * 1024 * 1024)
+#define SPEC_MAX           512  //  a socket spec: type, direction, endpoint
+#define ENDPOINT_MAX       256  //  an endpoint
+#define DIR_MAX            128  //  a run's directory (ipc paths live in it)
+#define PATH_MAX_BENCH     512
+#define ERROR_MAX          256
+#define LATENCIES          6  //  min p50 p90 p99 p99.9 max
+#define ENVELOPE_FRAMES    8  //  most frames a server echoes
+#define STOP_WAIT_MS       5000
+#define READY_WAIT_MS      10000
+#define DEFAULT_HWM        1000
+#define DEFAULT_REPEAT     3
+#define DEFAULT_WARMUP     100
+#define DEFAULT_TIMEOUT    10.0
+#define RUN_BYTES_TARGET   (32 * 1024 * 1024)
+#define QUEUE_COUNT        50000  //  messages of a queue run, by default at most
+#define QUEUE_BYTES_TARGET (64 * 1024 * 1024)
+#define QUEUE_WINDOW       2000  //  PUTs in flight, GET window
 
 static const double s_percentiles[LATENCIES] = {0, 50, 90, 99, 99.9, 100};
 static const char *s_latency_names[LATENCIES] = {"min", "p50", "p90", "p99", "p99.9", "max"};
 
 //  ---------------------------------------------------------------- channels
 
-typedef enum { S_PIPE, S_FANOUT, S_RPC } s_kind_t;
+typedef enum { S_PIPE, S_FANOUT, S_RPC, S_QUEUE } s_kind_t;
+#define KINDS 4
 
 typedef enum {
     D_NONE,
@@ -66,6 +70,7 @@ typedef enum {
     D_ZKIT_WORKER_EXEC,  //  zkit-worker -- cat: one process per message
     D_ZMQ_PROXY,         //  libzmq's zmq_proxy on the same sockets
     D_ZPROXY,            //  czmq's zproxy actor on the same sockets
+    D_ZKIT_QUEUE,        //  zkit-queue --fsync POLICY / zk_queue
 } s_device_kind_t;
 
 typedef struct {
@@ -77,16 +82,16 @@ typedef struct {
     int count_divisor;     //  slower channels: fewer messages by default
     const char *baseline;  //  NULL: this channel is a baseline
     const char *what;
+    const char *fsync;  //  queue: zkit-queue's --fsync policy
+    bool raw_client;    //  queue: the minimal ZKQ/1 client instead of zk_client
 } s_channel_t;
 
-/*  Every channel, in report order. Extension points, when they land:
-      zkit-queue: kind S_QUEUE with channels "queue-batch" and
-        "queue-always" (fsync policies), reporting confirmed puts/s and
-        consumed+acked msg/s against "push";
-      the reliable request-response client: "reqrep-lb" (zkit-proxy --lb
-        with its workers and the client), latency against "reqrep".
-    Each needs a device kind above, its start in s_device_start and, for
-    the queue, a run function beside s_run_pipe.                        */
+/*  Every channel, in report order. Extension point, when it lands: the
+    reliable request-response client, "reqrep-lb" (zkit-proxy --lb with
+    its workers and the client), latency against "reqrep": a device kind
+    above and its start in s_device_start. A queue channel's
+    count_divisor keeps the slow policy short; its -raw twin measures the
+    server alone, with the minimal client of s_raw_producer.             */
 static const s_channel_t s_channels[] = {
     {"push", S_PIPE, D_NONE, false, false, 1, NULL, "direct PUSH/PULL (baseline)"},
     {"proxy", S_PIPE, D_ZKIT_PROXY, false, false, 1, "push", "through zkit-proxy pull@ push@"},
@@ -116,6 +121,18 @@ static const s_channel_t s_channels[] = {
      "to zkit-worker --lines -- cat"},
     {"reqrep-worker-exec", S_RPC, D_ZKIT_WORKER_EXEC, false, true, 20, "reqrep",
      "to zkit-worker -- cat (a process per request)"},
+    {"queue-batch", S_QUEUE, D_ZKIT_QUEUE, false, false, 1, "push",
+     "zk_client to zkit-queue --fsync batch: confirmed puts/s, consumed+acked/s, both at once",
+     "batch", false},
+    {"queue-always", S_QUEUE, D_ZKIT_QUEUE, false, false, 10, "push",
+     "zk_client to zkit-queue --fsync always (an fdatasync per PUT and per ACK)", "always", false},
+    {"queue-never", S_QUEUE, D_ZKIT_QUEUE, false, false, 1, "push",
+     "zk_client to zkit-queue --fsync never (confirmed once written to the OS)", "never", false},
+    {"queue-batch-raw", S_QUEUE, D_ZKIT_QUEUE, false, false, 1, "push",
+     "a minimal ZKQ/1 client (bare DEALER) to zkit-queue --fsync batch: the server alone", "batch",
+     true},
+    {"queue-never-raw", S_QUEUE, D_ZKIT_QUEUE, false, false, 1, "push",
+     "a minimal ZKQ/1 client to zkit-queue --fsync never: the server alone", "never", true},
 };
 #define CHANNELS (sizeof s_channels / sizeof s_channels[0])
 
@@ -144,7 +161,8 @@ zk_bench_print_channels (FILE *out)
         const s_channel_t *c = &s_channels[i];
         const char *kind = c->kind == S_PIPE     ? "throughput"
                            : c->kind == S_FANOUT ? "fan-out"
-                                                 : "latency";
+                           : c->kind == S_RPC    ? "latency"
+                                                 : "queue";
         fprintf (out, "  %-19s %-10s %s%s%s\n", c->name, kind, c->what, c->baseline ? "; vs " : "",
                  c->baseline ? c->baseline : "");
     }
@@ -154,6 +172,7 @@ zk_bench_print_channels (FILE *out)
 
 typedef struct {
     char name[16];               //  sender receiver publisher subscriber client server device
+                                 //  producer consumer
     char spec[SPEC_MAX];         //  the data socket (device: the frontend)
     char spec2[SPEC_MAX];        //  publisher/subscriber: the ack socket; device: the backend
     char control[SPEC_MAX];      //  device in a thread: "pair@..." it stops on
@@ -165,6 +184,8 @@ typedef struct {
     int envelope, text, verbose;
     int cpu;      //  pin to this CPU; -1: anywhere
     int hold_fd;  //  sender: keep the socket open until EOF here; -1: no hold
+    int phase;    //  producer, consumer: a queue run's phase (PHASE_...)
+    int raw;      //  producer, consumer: the minimal ZKQ/1 client, not zk_client
     double timeout;
 } s_role_t;
 
@@ -211,6 +232,8 @@ static const s_field_t s_role_fields[] = {
     ROLE_NUM (verbose, F_INT),
     ROLE_NUM (cpu, F_INT),
     ROLE_NUM (hold_fd, F_INT),
+    ROLE_NUM (phase, F_INT),
+    ROLE_NUM (raw, F_INT),
     ROLE_NUM (timeout, F_DBL),
 };
 
@@ -853,6 +876,553 @@ out:
     zk_spec_destroy (&spec);
 }
 
+//  ---------------------------------------------------------------- producer, consumer
+
+//  The phases of a queue run, one after the other (s_run_queue).
+#define PHASE_FILL  1  //  a producer fills queue "bench": confirmed puts/s
+#define PHASE_DRAIN 2  //  a consumer empties it: consumed+acked msg/s
+#define PHASE_BOTH  3  //  a consumer and a producer at once on "bench-e2e"
+
+//  A queue client for a role: its requests time out with the role, and are
+//  not sent again before that (a healthy connection answers them all).
+static zk_client_t *
+s_queue_client (const s_role_t *role, s_result_t *result)
+{
+    zk_client_config_t config = {
+        .window = role->window,
+        .timeout_ms = s_timeout_ms (role),
+        .retry_ms = s_timeout_ms (role),
+        .max_size = (size_t) role->size > ZK_CLIENT_DEFAULT_MAX_SIZE ? (size_t) role->size : 0};
+    zk_client_t *client = zk_client_new (role->spec, &config);
+    if (!client)
+        s_fail (result, "%s: cannot make a queue client for '%s'", role->name, role->spec);
+    return client;
+}
+
+//  Fail with the client's view of what went wrong with a request.
+static void
+s_queue_fail (zk_client_t *client, const s_role_t *role, const char *what, int rc,
+              s_result_t *result)
+{
+    const char *detail = zk_client_last_error (client);
+    s_fail (result, "%s: %s: %s%s%s", role->name, what, zk_strerror (rc), *detail ? ": " : "",
+            detail);
+}
+
+/*  After a phase, the queue's own counters must agree with the role's
+    (STATS): `queued` messages waiting, none leased or pending, and the
+    counter `name` (put or acked) at `expected`. A queue that lost or
+    doubled a message, or still holds one, fails the run here.          */
+static void
+s_queue_verify (zk_client_t *client, const s_role_t *role, uint64_t queued, const char *name,
+                uint64_t expected, s_result_t *result)
+{
+    zmsg_t *lines = NULL;
+    int rc = zk_client_queue_stats (client, NULL, &lines);
+    if (rc) {
+        s_queue_fail (client, role, "STATS failed", rc, result);
+        return;
+    }
+    const char *queue = zk_client_queue (client);
+    uint64_t now_queued = zk_client_stat (lines, queue, "queued");
+    uint64_t leased = zk_client_stat (lines, queue, "leased");
+    uint64_t pending = zk_client_stat (lines, queue, "pending");
+    uint64_t value = zk_client_stat (lines, queue, name);
+    zmsg_destroy (&lines);
+    if (now_queued != queued || leased || pending || value != expected)
+        s_fail (result,
+                "%s: the queue's STATS say queued=%" PRIu64 " leased=%" PRIu64 " pending=%" PRIu64
+                " %s=%" PRIu64 ", expected queued=%" PRIu64 " leased=0 pending=0 %s=%" PRIu64,
+                role->name, now_queued, leased, pending, name, value, queued, name, expected);
+}
+
+//  The minimal-client variants (-raw channels), below.
+static void s_raw_producer (const s_role_t *role, s_result_t *result);
+static void s_raw_consumer (const s_role_t *role, s_result_t *result);
+
+/*  Put count messages of size bytes (a sequence number first) with
+    zk_client's pipelined PUTs, at most `window` awaiting their confirm.
+    The clock runs from the first PUT to the last confirm (connecting is
+    not measured: a PING answered first). Filling an idle queue, the
+    queue's STATS must then say it holds exactly the messages put.
+    Testing (skip_every): some are left out, for the consumer to miss.  */
+static void
+s_role_producer (const s_role_t *role, s_result_t *result)
+{
+    if (role->raw) {
+        s_raw_producer (role, result);
+        return;
+    }
+    zk_client_t *client = s_queue_client (role, result);
+    if (!client)
+        return;
+    int rc = zk_client_ping (client);
+    if (rc) {
+        s_queue_fail (client, role, "no answer to PING", rc, result);
+        goto out;
+    }
+    size_t size = (size_t) role->size;
+    result->first_ns = zk_meter_now_ns ();
+    for (long long seq = 0; seq < role->count; seq++) {
+        if (s_skipped (role, seq))
+            continue;
+        zmsg_t *body = zmsg_new ();
+        zframe_t *frame = zframe_new (NULL, size);
+        if (!body || !frame) {
+            zmsg_destroy (&body);
+            zframe_destroy (&frame);
+            s_fail (result, "out of memory");
+            goto out;
+        }
+        s_payload_write (zframe_data (frame), size, (uint64_t) seq, false);
+        zmsg_append (body, &frame);
+        rc = zk_client_put (client, NULL, &body, NULL);
+        if (rc) {
+            s_queue_fail (client, role, "a PUT failed", rc, result);
+            goto out;
+        }
+        result->sent++;
+        result->bytes += size;
+    }
+    rc = zk_client_flush (client, s_timeout_ms (role));
+    result->last_ns = zk_meter_now_ns ();
+    zk_client_stats_t stats;
+    zk_client_stats (client, &stats);
+    result->received = stats.confirmed;
+    if (rc)
+        s_queue_fail (client, role, "not every PUT was confirmed", rc, result);
+    else if (stats.confirmed != result->sent)
+        s_fail (result, "producer: %" PRIu64 " of %" PRIu64 " PUTs confirmed", stats.confirmed,
+                result->sent);
+    else if (role->phase == PHASE_FILL)
+        s_queue_verify (client, role, result->sent, "put", result->sent, result);
+out:
+    zk_client_destroy (&client);
+}
+
+typedef struct {
+    uint64_t sent, done, failed;  //  ACKs made, answered OK, answered otherwise
+    int64_t last_ns;              //  when the last answer came
+} s_acks_t;
+
+static void
+s_ack_done (zk_client_t *client, int rc, zmsg_t *reply, void *arg)
+{
+    (void) client;
+    (void) reply;
+    s_acks_t *acks = arg;
+    if (rc)
+        acks->failed++;
+    else
+        acks->done++;
+    acks->last_ns = zk_meter_now_ns ();
+}
+
+//  Wait until every ACK made has its answer; a timeout is `timeout`
+//  without one. 0, ZK_ETIMEDOUT or ZK_EINTR.
+static int
+s_acks_wait (zk_client_t *client, s_acks_t *acks, const s_role_t *role)
+{
+    uint64_t answered = acks->done + acks->failed;
+    int64_t deadline = zk_now_ms () + s_timeout_ms (role);
+    while (acks->done + acks->failed < acks->sent) {
+        if (zsys_interrupted)
+            return ZK_EINTR;
+        if (acks->done + acks->failed > answered) {
+            answered = acks->done + acks->failed;
+            deadline = zk_now_ms () + s_timeout_ms (role);
+        }
+        int64_t left = deadline - zk_now_ms ();
+        if (left <= 0)
+            return ZK_ETIMEDOUT;
+        long timeout = zk_client_next_timeout (client);
+        if (timeout < 0 || timeout > left)
+            timeout = (long) left;
+        zmq_pollitem_t items[2];
+        int count = zk_client_pollitems (client, items, 2);
+        if (zmq_poll (items, count, timeout) < 0 && errno != EINTR)
+            return ZK_EIO;
+        int rc = zk_client_process (client);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/*  A consumer took a delivery: body_frames frames, the first of size
+    bytes at data. It must be one frame of the role's size with a sequence
+    number below count not seen before (else it is counted bad); a first
+    delivery (attempt 1) below the highest seen so far is disorder.     */
+static void
+s_consumer_take (const s_role_t *role, uint8_t *seen, size_t body_frames, const void *data,
+                 size_t size, uint64_t attempt, uint64_t *next_p, s_result_t *result)
+{
+    uint64_t seq;
+    if (body_frames != 1 || size != (size_t) role->size || !s_payload_seq (data, size, false, &seq)
+        || seq >= (uint64_t) role->count || seen[seq / 8] & (1u << seq % 8)) {
+        result->bad++;  //  not a message we put, or one we had already
+        return;
+    }
+    seen[seq / 8] |= (uint8_t) (1u << seq % 8);
+    result->received++;
+    result->bytes += size;
+    if (seq < *next_p && attempt == 1)
+        result->disorder++;
+    else if (seq >= *next_p)
+        *next_p = seq + 1;
+}
+
+//  A consumer's verdict on what it took: lost messages first (the count
+//  says more than a timeout), then deliveries that were not ours. True if
+//  it failed.
+static bool
+s_consumer_done (const s_role_t *role, uint64_t next, s_result_t *result)
+{
+    uint64_t count = (uint64_t) role->count;
+    result->lost = count - result->received;
+    if (result->lost) {
+        result->failed = 0;
+        s_fail (result,
+                "consumer: %" PRIu64 " of %" PRIu64
+                " messages never arrived (next expected %" PRIu64 ")",
+                result->lost, count, next);
+    }
+    else if (result->bad)
+        s_fail (result, "consumer: %" PRIu64 " deliveries were duplicates or not a message put",
+                result->bad);
+    return result->failed;
+}
+
+/*  Take count messages from the queue with a GET window of `window`,
+    acking each (pipelined: the answers are counted as they come). Every
+    body must be one frame of size bytes with a sequence number not seen
+    before, first deliveries in order (one consumer: FIFO). The clock runs
+    from the GET to the last ACK's answer; then the queue must be empty,
+    with every message acked. With a ready file, it is written once the
+    GET is answered (the producer of PHASE_BOTH starts then).           */
+static void
+s_role_consumer (const s_role_t *role, s_result_t *result)
+{
+    if (role->raw) {
+        s_raw_consumer (role, result);
+        return;
+    }
+    uint64_t count = (uint64_t) role->count;
+    uint8_t *seen = calloc (count / 8 + 1, 1);
+    if (!seen) {
+        s_fail (result, "out of memory");
+        return;
+    }
+    s_acks_t acks = {0};
+    uint64_t next = 0;
+    zk_client_t *client = s_queue_client (role, result);
+    if (!client)
+        goto out;
+    result->first_ns = zk_meter_now_ns ();
+    int rc = zk_client_get (client, NULL, role->window);
+    if (rc) {
+        s_queue_fail (client, role, "GET failed", rc, result);
+        goto out;
+    }
+    if (s_ready_write (role, "consumer ready\n", result))
+        goto out;
+    while (result->received < count) {
+        zk_delivery_t *delivery;
+        rc = zk_client_recv (client, s_timeout_ms (role), &delivery);
+        if (rc == ZK_ETIMEDOUT)
+            s_fail (result, "consumer: nothing arrived for %g s", role->timeout);
+        else if (rc)
+            s_queue_fail (client, role, "receive failed", rc, result);
+        if (rc)
+            break;
+        zframe_t *frame = zmsg_first (delivery->body);
+        s_consumer_take (role, seen, zmsg_size (delivery->body), zframe_data (frame),
+                         zframe_size (frame), delivery->attempt, &next, result);
+        rc = zk_client_ack_async (client, delivery, NULL, s_ack_done, &acks);
+        zk_delivery_destroy (&delivery);
+        if (rc) {
+            s_queue_fail (client, role, "an ACK failed", rc, result);
+            break;
+        }
+        acks.sent++;
+    }
+    rc = s_acks_wait (client, &acks, role);
+    result->last_ns = acks.last_ns;
+    result->sent = acks.done;
+    if (!s_consumer_done (role, next, result)) {
+        if (rc)
+            s_queue_fail (client, role, "not every ACK was answered", rc, result);
+        else if (acks.failed)
+            s_fail (result, "consumer: %" PRIu64 " ACKs were refused: %s", acks.failed,
+                    zk_client_last_error (client));
+        else
+            s_queue_verify (client, role, 0, "acked", count, result);
+    }
+out:
+    zk_client_destroy (&client);
+    free (seen);
+}
+
+/*  The minimal ZKQ/1 client of the -raw channels: a bare DEALER; each
+    request written frame by frame from the stack (no allocation per
+    message), replies read into reused zmq_msg_t frames, no retries and no
+    reconnects (any failure fails the run). What zkit-queue sustains
+    without zk_client's own costs. The queue's STATS are still checked
+    afterwards, with zk_client, outside the clock.                      */
+#define RAW_FRAMES 8  //  frames of a reply kept (a delivery has 7)
+
+typedef struct {
+    zsock_t *sock;
+    zk_spec_t *spec;  //  the role's queue spec
+    void *handle;
+    const char *queue;
+    zmq_msg_t frames[RAW_FRAMES];
+    size_t count;  //  frames of the message read last (more are dropped)
+} s_raw_t;
+
+//  Open the DEALER of role->spec's server. Always safe to s_raw_close after.
+static int
+s_raw_open (const s_role_t *role, s_raw_t *raw, s_result_t *result)
+{
+    *raw = (s_raw_t){0};
+    for (int i = 0; i < RAW_FRAMES; i++)
+        zmq_msg_init (&raw->frames[i]);
+    raw->spec = zk_spec_new (role->spec);
+    raw->sock = zsock_new (ZMQ_DEALER);
+    if (!raw->spec || !raw->sock || !zk_spec_queue_name (raw->spec)) {
+        s_fail (result, "%s: cannot open '%s'", role->name, role->spec);
+        return ZK_EIO;
+    }
+    raw->queue = zk_spec_queue_name (raw->spec);
+    raw->handle = zsock_resolve (raw->sock);
+    //  Room for every request of a window and its reply, both ways.
+    int hwm = 4 * role->window + 100;
+    zsock_set_sndhwm (raw->sock, hwm);
+    zsock_set_rcvhwm (raw->sock, hwm);
+    zsock_set_sndtimeo (raw->sock, s_timeout_ms (role));
+    zsock_set_linger (raw->sock, 0);
+    if (zsock_connect (raw->sock, "%s", zk_spec_endpoint (raw->spec, 0)) != 0) {
+        s_fail (result, "%s: cannot connect to %s", role->name, zk_spec_endpoint (raw->spec, 0));
+        return ZK_EIO;
+    }
+    return 0;
+}
+
+static void
+s_raw_close (s_raw_t *raw)
+{
+    for (int i = 0; i < RAW_FRAMES; i++)
+        zmq_msg_close (&raw->frames[i]);
+    zsock_destroy (&raw->sock);
+    zk_spec_destroy (&raw->spec);
+}
+
+//  Send "ZKQ1 COMMAND TAG" and count more frames (data, size pairs).
+static int
+s_raw_send (s_raw_t *raw, const s_role_t *role, s_result_t *result, const char *command,
+            const char *tag, int count, ...)
+{
+    va_list args;
+    va_start (args, count);
+    int rc = zmq_send (raw->handle, "ZKQ1", 4, ZMQ_SNDMORE) < 0
+             || zmq_send (raw->handle, command, strlen (command), ZMQ_SNDMORE) < 0
+             || zmq_send (raw->handle, tag, strlen (tag), count ? ZMQ_SNDMORE : 0) < 0;
+    for (int i = 0; i < count && !rc; i++) {
+        const void *data = va_arg (args, const void *);
+        size_t size = va_arg (args, size_t);
+        rc = zmq_send (raw->handle, data, size, i + 1 < count ? ZMQ_SNDMORE : 0) < 0;
+    }
+    va_end (args);
+    if (rc)
+        s_fail (result, "%s: cannot send %s: %s", role->name, command, zmq_strerror (errno));
+    return rc ? ZK_EIO : 0;
+}
+
+/*  Read one whole message (waiting at most the role's timeout, or not at
+    all with ZMQ_DONTWAIT), keeping its first RAW_FRAMES frames. 0, 1 when
+    nothing is there (ZMQ_DONTWAIT), or ZK_EIO (in result).             */
+static int
+s_raw_read (s_raw_t *raw, int flags, const s_role_t *role, s_result_t *result)
+{
+    if (!flags) {
+        zmq_pollitem_t item = {raw->handle, 0, ZMQ_POLLIN, 0};
+        int ready;
+        while ((ready = zmq_poll (&item, 1, s_timeout_ms (role))) < 0 && errno == EINTR
+               && !zsys_interrupted)
+            ;
+        if (ready <= 0) {
+            s_fail (result, "%s: nothing came from the queue for %g s", role->name, role->timeout);
+            return ZK_EIO;
+        }
+    }
+    raw->count = 0;
+    zmq_msg_t extra;
+    zmq_msg_init (&extra);
+    bool more = true;
+    while (more) {
+        zmq_msg_t *frame = raw->count < RAW_FRAMES ? &raw->frames[raw->count] : &extra;
+        if (zmq_msg_recv (frame, raw->handle, raw->count ? 0 : ZMQ_DONTWAIT) < 0) {
+            if (errno == EINTR && !zsys_interrupted)
+                continue;
+            zmq_msg_close (&extra);
+            if (errno == EAGAIN && raw->count == 0)
+                return 1;
+            s_fail (result, "%s: receive failed: %s", role->name, zmq_strerror (errno));
+            return ZK_EIO;
+        }
+        more = zmq_msg_more (frame);
+        raw->count++;
+    }
+    zmq_msg_close (&extra);
+    return 0;
+}
+
+//  True if frame index of the message read last is text.
+static bool
+s_raw_is (s_raw_t *raw, size_t index, const char *text)
+{
+    return index < raw->count && zmq_msg_size (&raw->frames[index]) == strlen (text)
+           && !memcmp (zmq_msg_data (&raw->frames[index]), text, strlen (text));
+}
+
+//  After an ERR reply: fail with its code and text.
+static void
+s_raw_error (s_raw_t *raw, const s_role_t *role, const char *command, s_result_t *result)
+{
+    int code = raw->count > 3 ? (int) zmq_msg_size (&raw->frames[3]) : 0;
+    int text = raw->count > 4 ? (int) zmq_msg_size (&raw->frames[4]) : 0;
+    s_fail (result, "%s: %s answered: %.*s %.*s", role->name, command, code,
+            code ? (const char *) zmq_msg_data (&raw->frames[3]) : "", text,
+            text ? (const char *) zmq_msg_data (&raw->frames[4]) : "");
+}
+
+//  Check the queue's STATS with a zk_client (s_queue_verify), outside the clock.
+static void
+s_raw_verify (const s_role_t *role, uint64_t queued, const char *name, uint64_t expected,
+              s_result_t *result)
+{
+    zk_client_t *client = s_queue_client (role, result);
+    if (client)
+        s_queue_verify (client, role, queued, name, expected, result);
+    zk_client_destroy (&client);
+}
+
+//  s_role_producer with the minimal client: PUTs with message ids that
+//  are a random prefix and the sequence number, every reply counted.
+static void
+s_raw_producer (const s_role_t *role, s_result_t *result)
+{
+    s_raw_t raw;
+    uint8_t *body = NULL;
+    if (s_raw_open (role, &raw, result))
+        goto out;
+    body = calloc (1, (size_t) role->size);
+    if (!body) {
+        s_fail (result, "out of memory");
+        goto out;
+    }
+    if (s_raw_send (&raw, role, result, "PING", "ping", 0) || s_raw_read (&raw, 0, role, result))
+        goto out;
+    uint8_t id[ZK_ID_SIZE];
+    zk_id_generate (id);
+    uint64_t count = (uint64_t) role->count, window = (uint64_t) role->window, answered = 0;
+    uint64_t seq = 0;
+    result->first_ns = zk_meter_now_ns ();
+    while ((seq < count || answered < result->sent) && !result->failed) {
+        for (; seq < count && result->sent - answered < window; seq++) {
+            if (s_skipped (role, (long long) seq))
+                continue;
+            char tag[24];
+            snprintf (tag, sizeof tag, "%" PRIu64, seq);
+            memcpy (id + 8, &seq, 8);
+            s_payload_write (body, (size_t) role->size, seq, false);
+            if (s_raw_send (&raw, role, result, "PUT", tag, 3, raw.queue, strlen (raw.queue), id,
+                            (size_t) ZK_ID_SIZE, body, (size_t) role->size))
+                goto out;
+            result->sent++;
+        }
+        if (answered == result->sent)
+            continue;
+        //  One reply, waiting; then every one that is there.
+        for (int flags = 0; !result->failed; flags = ZMQ_DONTWAIT) {
+            int rc = s_raw_read (&raw, flags, role, result);
+            if (rc)
+                break;
+            answered++;
+            if (s_raw_is (&raw, 0, "ZKQ1") && s_raw_is (&raw, 1, "OK"))
+                result->received++;
+            else
+                s_raw_error (&raw, role, "PUT", result);
+        }
+    }
+    result->last_ns = zk_meter_now_ns ();
+    result->bytes = result->received * (uint64_t) role->size;
+    if (!result->failed && role->phase == PHASE_FILL)
+        s_raw_verify (role, result->sent, "put", result->sent, result);
+out:
+    s_raw_close (&raw);
+    free (body);
+}
+
+//  s_role_consumer with the minimal client: one GET, then an ACK for each
+//  delivery, the OKs to the ACKs counted (tag "a"; the GET's is "get").
+static void
+s_raw_consumer (const s_role_t *role, s_result_t *result)
+{
+    s_raw_t raw;
+    uint64_t count = (uint64_t) role->count, next = 0, acks = 0, acked = 0;
+    uint8_t *seen = NULL;
+    if (s_raw_open (role, &raw, result))
+        goto out;
+    seen = calloc (count / 8 + 1, 1);
+    if (!seen) {
+        s_fail (result, "out of memory");
+        goto out;
+    }
+    char window[16];
+    snprintf (window, sizeof window, "%d", role->window);
+    result->first_ns = zk_meter_now_ns ();
+    if (s_raw_send (&raw, role, result, "GET", "get", 2, raw.queue, strlen (raw.queue), window,
+                    strlen (window)))
+        goto out;
+    bool started = false;  //  the GET answered
+    while ((!started || result->received < count || acked < acks) && !result->failed) {
+        if (s_raw_read (&raw, 0, role, result))
+            break;
+        if (s_raw_is (&raw, 1, "MSG") && raw.count >= 7) {
+            //  ZKQ1 MSG "" QUEUE MSGID ATTEMPT BODY...
+            char attempt[24] = "";
+            size_t digits = zmq_msg_size (&raw.frames[5]);
+            if (digits < sizeof attempt)
+                memcpy (attempt, zmq_msg_data (&raw.frames[5]), digits);
+            zmq_msg_t *frame = &raw.frames[6];
+            s_consumer_take (role, seen, raw.count - 6, zmq_msg_data (frame), zmq_msg_size (frame),
+                             strtoull (attempt, NULL, 10), &next, result);
+            if (s_raw_send (&raw, role, result, "ACK", "a", 2, raw.queue, strlen (raw.queue),
+                            zmq_msg_data (&raw.frames[4]), zmq_msg_size (&raw.frames[4])))
+                break;
+            acks++;
+        }
+        else if (s_raw_is (&raw, 1, "OK") && s_raw_is (&raw, 2, "a")) {
+            acked++;
+            result->last_ns = zk_meter_now_ns ();
+        }
+        else if (s_raw_is (&raw, 1, "OK") && s_raw_is (&raw, 2, "get")) {
+            started = true;
+            if (s_ready_write (role, "consumer ready\n", result))
+                break;
+        }
+        else
+            s_raw_error (&raw, role, s_raw_is (&raw, 2, "get") ? "GET" : "ACK", result);
+    }
+    result->sent = acked;
+    if (!s_consumer_done (role, next, result) && !result->failed)
+        s_raw_verify (role, 0, "acked", count, result);
+out:
+    s_raw_close (&raw);
+    free (seen);
+}
+
 //  ---------------------------------------------------------------- reference devices
 
 //  A free loopback port for zproxy, which cannot report an ephemeral one:
@@ -1018,6 +1588,10 @@ s_role_function (const char *name)
         return s_role_server;
     if (streq (name, "device"))
         return s_role_device;
+    if (streq (name, "producer"))
+        return s_role_producer;
+    if (streq (name, "consumer"))
+        return s_role_consumer;
     return NULL;
 }
 
@@ -1403,6 +1977,8 @@ typedef struct {
     int failures;
     uint64_t lost, disorder, bad;
     double rate[ZK_BENCH_MAX_REPEAT], byte_rate[ZK_BENCH_MAX_REPEAT];
+    //  queue: rate is confirmed puts/s; consumed+acked/s, and both at once
+    double acked_rate[ZK_BENCH_MAX_REPEAT], both_rate[ZK_BENCH_MAX_REPEAT];
     double latency[LATENCIES][ZK_BENCH_MAX_REPEAT];
     char error[ERROR_MAX];
 } s_case_t;
@@ -1427,6 +2003,7 @@ struct _zk_bench_t {
 };
 
 static const char *s_transport_names[] = {"tcp", "ipc", "inproc"};
+static const char *s_kind_names[KINDS] = {"throughput", "fanout", "latency", "queue"};
 
 //  Split a comma-separated list and call item for each part; stops at the first error.
 typedef int (s_item_fn) (zk_bench_t *self, const char *item, size_t length, char *reason,
@@ -1544,6 +2121,22 @@ s_parse_lists (zk_bench_t *self, char *reason, size_t reason_size)
             && s_add_channel (self, self->channels[i]->baseline,
                               strlen (self->channels[i]->baseline), reason, reason_size))
             return ZK_EINVAL;
+    //  A queue message carries its sequence number; zkit-queue serves tcp and ipc.
+    for (size_t i = 0; i < self->channel_count; i++) {
+        if (self->channels[i]->kind != S_QUEUE)
+            continue;
+        for (size_t t = 0; t < self->transport_count; t++)
+            if (streq (self->transports[t], "inproc"))
+                return zk_engine_reason (reason, reason_size,
+                                         "channel %s runs over tcp or ipc, not inproc",
+                                         self->channels[i]->name);
+        for (size_t z = 0; z < self->size_count; z++)
+            if (self->sizes[z] < s_seq_size (false))
+                return zk_engine_reason (
+                    reason, reason_size,
+                    "channel %s needs messages of at least 8 bytes (a sequence number), not %zu",
+                    self->channels[i]->name, self->sizes[z]);
+    }
     return 0;
 }
 
@@ -1569,6 +2162,9 @@ zk_bench_validate (const zk_bench_config_t *config, char *reason, size_t reason_
         return zk_engine_reason (reason, reason_size, "unknown format '%s'", config->format);
     if (config->hwm < 0 || config->window < 0 || config->timeout < 0 || config->skip_every < 0)
         return zk_engine_reason (reason, reason_size, "negative values are not allowed");
+    if (config->queue_window < 0 || config->queue_window > ZK_BENCH_MAX_QUEUE_WINDOW)
+        return zk_engine_reason (reason, reason_size, "--queue-window must be 1 to %d",
+                                 ZK_BENCH_MAX_QUEUE_WINDOW);
     if (config->pin && sysconf (_SC_NPROCESSORS_ONLN) < 2)
         return zk_engine_reason (reason, reason_size, "--pin needs two CPUs");
     int hwm = config->hwm ? config->hwm : DEFAULT_HWM;
@@ -1588,6 +2184,7 @@ s_device_program (s_device_kind_t kind)
         case D_ZKIT_FORWARDER: return "zkit-forwarder";
         case D_ZKIT_WORKER:
         case D_ZKIT_WORKER_EXEC: return "zkit-worker";
+        case D_ZKIT_QUEUE: return "zkit-queue";
         default: return NULL;
     }
 }
@@ -1600,6 +2197,14 @@ s_auto_count (const zk_bench_t *self, const s_channel_t *channel, size_t size)
     long count;
     if (channel->kind == S_RPC)
         count = 2000;
+    else if (channel->kind == S_QUEUE) {
+        //  Every message goes to disk: 50000 at most, 64 MiB at most.
+        count = (long) (QUEUE_BYTES_TARGET / (size ? size : 1));
+        if (count > QUEUE_COUNT)
+            count = QUEUE_COUNT;
+        if (count < 1000)
+            count = 1000;
+    }
     else {
         size_t per = size ? size : 1;
         count = (long) (RUN_BYTES_TARGET / per);
@@ -1612,8 +2217,21 @@ s_auto_count (const zk_bench_t *self, const s_channel_t *channel, size_t size)
     return count < 10 ? 10 : count;
 }
 
+//  The index of the case of channel name, transport and size; -1 if none.
+static int
+s_case_index (const zk_bench_t *self, const char *name, const char *transport, size_t size)
+{
+    for (size_t i = 0; i < self->case_count; i++) {
+        const s_case_t *item = &self->cases[i];
+        if (streq (item->channel->name, name) && item->transport == transport && item->size == size)
+            return (int) i;
+    }
+    return -1;
+}
+
 //  Build the case list: for each transport, size and (fan-out) K, every
-//  selected channel of each kind, its baseline first.
+//  selected channel of each kind, its baseline first. A queue channel's
+//  baseline is the PUSH/PULL case of its transport and size, built before.
 static int
 s_build_cases (zk_bench_t *self)
 {
@@ -1622,12 +2240,15 @@ s_build_cases (zk_bench_t *self)
     self->cases = calloc (most, sizeof *self->cases);
     if (!self->cases)
         return ZK_ENOMEM;
-    for (int kind = S_PIPE; kind <= S_RPC; kind++)
+    for (int kind = S_PIPE; kind < KINDS; kind++)
         for (size_t t = 0; t < self->transport_count; t++)
             for (size_t z = 0; z < self->size_count; z++) {
                 size_t k_count = kind == S_FANOUT ? self->subscriber_count : 1;
                 for (size_t k = 0; k < k_count; k++) {
-                    int baseline = -1;
+                    int baseline =
+                        kind == S_QUEUE
+                            ? s_case_index (self, "push", self->transports[t], self->sizes[z])
+                            : -1;
                     //  Baselines first (table order), then the rest.
                     for (int pass = 0; pass < 2; pass++)
                         for (size_t c = 0; c < CHANNELS; c++) {
@@ -1679,6 +2300,8 @@ zk_bench_new (const zk_bench_config_t *config)
         self->config.window = self->config.hwm * 2 / 5 > 0 ? self->config.hwm * 2 / 5 : 1;
     if (self->config.timeout <= 0)
         self->config.timeout = DEFAULT_TIMEOUT;
+    if (!self->config.queue_window)
+        self->config.queue_window = QUEUE_WINDOW;
     if (!self->config.format)
         self->config.format = "table";
     if (s_parse_lists (self, reason, sizeof reason) || s_build_cases (self)) {
@@ -1750,6 +2373,7 @@ typedef struct {
     zk_proxy_t *proxy;
     zk_forwarder_t *forwarder;
     zk_worker_t *worker;
+    zk_queue_t *queue;
     //  a reference device: a task (process, or thread stopped through control)
     s_task_t task;
     char control[ENDPOINT_MAX];
@@ -1779,22 +2403,32 @@ s_engine_endpoints (zactor_t *actor, const char *front_role, const char *back_ro
 }
 
 /*  Start the device of a run with its two specs (back is NULL for a
-    worker serving requests itself). A zkit binary gets --hwm and
-    --ready-file and is waited for; in-process engines are made with the
-    same settings; a reference device is a role. The resolved endpoints go
-    into device->frontend / backend. 0, or an error in result.          */
+    worker serving requests itself, and for zkit-queue). A zkit binary
+    gets --ready-file and is waited for, the devices --hwm, zkit-queue a
+    fresh --data directory in the run's and the --fsync policy named by
+    the channel (its own high-water marks: a queue client is not a PUSH
+    socket); in-process engines are made with the same settings; a
+    reference device is a role. The resolved endpoints go into
+    device->frontend / backend. 0, or an error in result.               */
 static int
-s_device_start (zk_bench_t *self, s_device_t *device, s_device_kind_t kind, const char *front,
+s_device_start (zk_bench_t *self, s_device_t *device, const s_case_t *item, const char *front,
                 const char *back, const char *dir, s_result_t *result)
 {
+    s_device_kind_t kind = item->channel->device;
     *device = (s_device_t){.kind = kind};
     device->task.pidfd = -1;
     device->task.release_fd = -1;
     device->task.role.hold_fd = -1;
-    char hwm[16];
+    char hwm[16], data_dir[PATH_MAX_BENCH], max_size[32];
     snprintf (hwm, sizeof hwm, "%d", self->config.hwm);
+    snprintf (data_dir, sizeof data_dir, "%s/data", dir);
+    size_t max_bytes =
+        item->size > ZK_QUEUE_DEFAULT_MAX_SIZE ? item->size : ZK_QUEUE_DEFAULT_MAX_SIZE;
+    snprintf (max_size, sizeof max_size, "%zu", max_bytes);
+    const char *fsync = item->channel->fsync;
     bool worker = kind == D_ZKIT_WORKER || kind == D_ZKIT_WORKER_EXEC;
-    const char *front_role = worker ? "input" : "frontend";
+    bool queue = kind == D_ZKIT_QUEUE;
+    const char *front_role = worker ? "input" : queue ? "router" : "frontend";
     const char *back_role = back ? (worker ? "output" : "backend") : NULL;
     if (kind == D_ZMQ_PROXY || kind == D_ZPROXY) {
         s_task_t *task = &device->task;
@@ -1841,7 +2475,7 @@ s_device_start (zk_bench_t *self, s_device_t *device, s_device_kind_t kind, cons
             device->forwarder = zk_forwarder_new (&config);
             actor = device->forwarder ? zk_forwarder_actor (device->forwarder) : NULL;
         }
-        else {
+        else if (worker) {
             char *argv[] = {"cat", NULL};
             zk_worker_config_t config = {.input = front,
                                          .output = back,
@@ -1851,6 +2485,19 @@ s_device_start (zk_bench_t *self, s_device_t *device, s_device_kind_t kind, cons
                                          .linger_ms = -1};
             device->worker = zk_worker_new (&config);
             actor = device->worker ? zk_worker_actor (device->worker) : NULL;
+        }
+        else {
+            zk_queue_config_t config;
+            zk_queue_config_init (&config);
+            const char *specs[] = {front, NULL};
+            config.data_dir = data_dir;
+            config.specs = specs;
+            config.fsync = streq (fsync, "always")  ? ZK_QUEUE_FSYNC_ALWAYS
+                           : streq (fsync, "never") ? ZK_QUEUE_FSYNC_NEVER
+                                                    : ZK_QUEUE_FSYNC_BATCH;
+            config.max_size = max_bytes;
+            device->queue = zk_queue_new (&config);
+            actor = device->queue ? zk_queue_actor (device->queue) : NULL;
         }
         if (!actor) {
             s_fail (result, "the in-process %s would not start", s_device_program (kind));
@@ -1882,12 +2529,23 @@ s_device_start (zk_bench_t *self, s_device_t *device, s_device_kind_t kind, cons
         if (kind == D_ZKIT_WORKER)
             argv[argc++] = "--lines";
     }
+    else if (queue) {
+        argv[argc++] = "--data";
+        argv[argc++] = data_dir;
+        argv[argc++] = "--fsync";
+        argv[argc++] = fsync;
+        argv[argc++] = "--max-size";
+        argv[argc++] = max_size;
+        argv[argc++] = front;
+    }
     else {
         argv[argc++] = front;
         argv[argc++] = back;
     }
-    argv[argc++] = "--hwm";
-    argv[argc++] = hwm;
+    if (!queue) {
+        argv[argc++] = "--hwm";
+        argv[argc++] = hwm;
+    }
     argv[argc++] = "--ready-file";
     argv[argc++] = ready_path;
     if (worker) {
@@ -1947,10 +2605,11 @@ s_device_stop (s_device_t *device, s_result_t *result)
             s_fail (result, "%s", task->result.error);
         return;
     }
-    if (device->proxy || device->forwarder || device->worker) {
+    if (device->proxy || device->forwarder || device->worker || device->queue) {
         zk_proxy_destroy (&device->proxy);
         zk_forwarder_destroy (&device->forwarder);
         zk_worker_destroy (&device->worker);
+        zk_queue_destroy (&device->queue);
         return;
     }
     kill (device->pid, SIGTERM);
@@ -2019,7 +2678,8 @@ s_run_task (zk_bench_t *self, s_run_t *run, const s_case_t *item, const char *na
     role->text = item->channel->text;
     role->timeout = self->config.timeout;
     //  --pin: the side that sends on CPU 0, the side that receives on CPU 1.
-    bool sends = streq (name, "sender") || streq (name, "publisher") || streq (name, "client");
+    bool sends = streq (name, "sender") || streq (name, "publisher") || streq (name, "client")
+                 || streq (name, "producer");
     role->cpu = self->config.pin ? (sends ? 0 : 1) : -1;
     role->hold_fd = streq (name, "sender") ? 0 : -1;  //  s_task_start makes the pipe
     return task;
@@ -2061,8 +2721,8 @@ s_run_device (zk_bench_t *self, s_run_t *run, const s_case_t *item, const char *
     s_spec (front, sizeof front, front_type, endpoint, true);
     s_endpoint (self, run, item->transport, "back", endpoint, sizeof endpoint);
     s_spec (back, sizeof back, back_type, endpoint, true);
-    return s_device_start (self, &run->device, item->channel->device, front,
-                           back_type ? back : NULL, run->dir, &run->result);
+    return s_device_start (self, &run->device, item, front, back_type ? back : NULL, run->dir,
+                           &run->result);
 }
 
 //  The endpoint of `which` in a ready text into buf (freeing the text). 0 or ZK_EPROTO.
@@ -2180,9 +2840,66 @@ s_run_rpc (zk_bench_t *self, s_run_t *run, const s_case_t *item)
     s_run_start (self, run, client, NULL);
 }
 
-//  Remove the run's directory and what the roles left in it.
+//  A queue role of a phase, on queue `queue` of the run's zkit-queue.
+static s_task_t *
+s_queue_task (zk_bench_t *self, s_run_t *run, const s_case_t *item, const char *name, int phase,
+              const char *queue)
+{
+    s_task_t *task = s_run_task (self, run, item, name);
+    task->role.phase = phase;
+    task->role.raw = item->channel->raw_client;
+    task->role.window = self->config.queue_window;
+    snprintf (task->role.spec, sizeof task->role.spec, "queue>%s/%s", run->device.frontend, queue);
+    return task;
+}
+
+//  Wait for the tasks of a phase. 0 when each of them succeeded.
+static int
+s_queue_phase_wait (zk_bench_t *self, s_run_t *run, s_task_t *tasks, int count,
+                    const s_case_t *item)
+{
+    double seconds =
+        60 + 10 * self->config.timeout + (double) item->count * (double) (item->size + 64) / 1e6;
+    s_tasks_wait (tasks, count, zk_now_ms () + (int64_t) (seconds * 1000));
+    for (int i = 0; i < count; i++)
+        if (tasks[i].result.failed)
+            return ZK_EIO;
+    return run->result.failed ? ZK_EIO : 0;
+}
+
+/*  A queue channel: a zkit-queue with the channel's --fsync policy, then
+    three phases, each once the one before has succeeded: a producer fills
+    queue "bench" (confirmed puts/s); a consumer empties it (consumed and
+    acked msg/s); a consumer and a producer at once on "bench-e2e" (end to
+    end: from the producer's first PUT to the consumer's last ACK answer).
+    The consumer of the last phase starts first and is ready once its GET
+    is answered.                                                        */
 static void
-s_remove_dir (const char *dir)
+s_run_queue (zk_bench_t *self, s_run_t *run, const s_case_t *item)
+{
+    if (s_run_device (self, run, item, "router", NULL))
+        return;
+    s_task_t *fill = s_queue_task (self, run, item, "producer", PHASE_FILL, "bench");
+    if (s_run_start (self, run, fill, NULL) || s_queue_phase_wait (self, run, fill, 1, item))
+        return;
+    s_task_t *drain = s_queue_task (self, run, item, "consumer", PHASE_DRAIN, "bench");
+    if (s_run_start (self, run, drain, NULL) || s_queue_phase_wait (self, run, drain, 1, item))
+        return;
+    s_task_t *consumer = s_queue_task (self, run, item, "consumer", PHASE_BOTH, "bench-e2e");
+    char *ready = NULL;
+    int rc = s_run_start (self, run, consumer, &ready);
+    free (ready);
+    if (rc)
+        return;
+    s_task_t *producer = s_queue_task (self, run, item, "producer", PHASE_BOTH, "bench-e2e");
+    s_run_start (self, run, producer, NULL);
+    s_queue_phase_wait (self, run, consumer, 2, item);
+}
+
+//  Remove the run's directory and what the roles and the queue left in it
+//  (zkit-queue's data: a directory per queue), depth bounded.
+static void
+s_remove_dir (const char *dir, int depth)
 {
     DIR *handle = opendir (dir);
     if (handle) {
@@ -2192,7 +2909,11 @@ s_remove_dir (const char *dir)
                 continue;
             char path[PATH_MAX_BENCH + 256];
             snprintf (path, sizeof path, "%s/%s", dir, entry->d_name);
-            unlink (path);
+            struct stat info;
+            if (depth > 0 && lstat (path, &info) == 0 && S_ISDIR (info.st_mode))
+                s_remove_dir (path, depth - 1);
+            else
+                unlink (path);
         }
         closedir (handle);
     }
@@ -2216,10 +2937,94 @@ s_run_error (const s_run_t *run, char *buf, size_t size)
     return buf[0] ? buf : NULL;
 }
 
+//  Count a failed run of a case, and say why (each case keeps its first reason).
+static void
+s_record_failure (zk_bench_t *self, s_case_t *item, const char *error)
+{
+    item->failures++;
+    self->failed_runs++;
+    if (!*item->error)
+        snprintf (item->error, sizeof item->error, "%s", error);
+    if (self->config.progress)
+        fprintf (stderr, "\r\033[K");
+    zk_error ("%s %s %zu B%s: %s", item->channel->name, item->transport, item->size,
+              item->subscribers ? " (K subscribers)" : "", error);
+}
+
+//  Add a run's lost, disordered and bad messages to its case and the bench.
+static void
+s_record_counts (zk_bench_t *self, s_case_t *item, uint64_t lost, uint64_t disorder, uint64_t bad)
+{
+    item->lost += lost;
+    item->disorder += disorder;
+    item->bad += bad;
+    self->lost += lost;
+}
+
+//  Messages per second between two instants; 0 if none passed.
+static double
+s_per_second (uint64_t messages, int64_t from_ns, int64_t to_ns)
+{
+    return to_ns > from_ns ? (double) messages / ((double) (to_ns - from_ns) / 1e9) : 0;
+}
+
+/*  Record a queue run: the producer of PHASE_FILL gives confirmed puts/s,
+    the consumer of PHASE_DRAIN consumed+acked/s, PHASE_BOTH its
+    consumer's acked messages over the span from its producer's first PUT
+    to its consumer's last ACK answer (both processes read the same
+    monotonic clock). Messages a consumer never saw are lost; a phase that
+    did not run (an earlier one failed) is a failure, not a loss.        */
+static void
+s_record_queue (zk_bench_t *self, s_case_t *item, s_run_t *run)
+{
+    double rates[4] = {0};  //  by phase
+    int64_t both_first = 0;
+    uint64_t lost = 0, disorder = 0, bad = 0;
+    for (int i = 0; i < run->task_count; i++) {
+        const s_task_t *task = &run->tasks[i];
+        const s_result_t *result = &task->result;
+        int phase = task->role.phase;
+        bool consumer = streq (task->role.name, "consumer");
+        lost += result->lost;
+        disorder += result->disorder;
+        bad += result->bad;
+        if (phase == PHASE_BOTH && !consumer)
+            both_first = result->first_ns;
+        else if (phase >= PHASE_FILL && phase <= PHASE_BOTH)
+            rates[phase] = s_per_second (result->received, result->first_ns, result->last_ns);
+    }
+    for (int i = 0; i < run->task_count; i++) {
+        const s_task_t *task = &run->tasks[i];
+        if (task->role.phase == PHASE_BOTH && streq (task->role.name, "consumer"))
+            rates[PHASE_BOTH] =
+                s_per_second (task->result.received, both_first, task->result.last_ns);
+    }
+    s_record_counts (self, item, lost, disorder, bad);
+    char errors[4 * ERROR_MAX];
+    const char *error = s_run_error (run, errors, sizeof errors);
+    if (!error && disorder)
+        error = "first deliveries came out of order";
+    if (!error && (rates[PHASE_FILL] <= 0 || rates[PHASE_DRAIN] <= 0 || rates[PHASE_BOTH] <= 0))
+        error = "a phase did not run, or no rate could be measured";
+    if (error) {
+        s_record_failure (self, item, error);
+        return;
+    }
+    int r = item->runs++;
+    item->rate[r] = rates[PHASE_FILL];
+    item->byte_rate[r] = rates[PHASE_FILL] * (double) item->size;
+    item->acked_rate[r] = rates[PHASE_DRAIN];
+    item->both_rate[r] = rates[PHASE_BOTH];
+}
+
 //  Record one finished run into its case.
 static void
 s_record (zk_bench_t *self, s_case_t *item, s_run_t *run)
 {
+    if (item->channel->kind == S_QUEUE) {
+        s_record_queue (self, item, run);
+        return;
+    }
     uint64_t lost = 0, disorder = 0, bad = 0;
     double rate = 0;
     double latency[LATENCIES] = {0};
@@ -2253,10 +3058,7 @@ s_record (zk_bench_t *self, s_case_t *item, s_run_t *run)
         lost += (uint64_t) (item->subscribers - receivers) * (uint64_t) item->count;
     if (last > first && delivered > (uint64_t) receivers)
         rate = (double) (delivered - (uint64_t) receivers) / ((double) (last - first) / 1e9);
-    item->lost += lost;
-    item->disorder += disorder;
-    item->bad += bad;
-    self->lost += lost;
+    s_record_counts (self, item, lost, disorder, bad);
     char errors[4 * ERROR_MAX];
     const char *error = s_run_error (run, errors, sizeof errors);
     if (!error && disorder)
@@ -2264,14 +3066,7 @@ s_record (zk_bench_t *self, s_case_t *item, s_run_t *run)
     if (!error && item->channel->kind != S_RPC && rate <= 0)
         error = "no rate could be measured (too few messages?)";
     if (error) {
-        item->failures++;
-        self->failed_runs++;
-        if (!*item->error)
-            snprintf (item->error, sizeof item->error, "%s", error);
-        if (self->config.progress)
-            fprintf (stderr, "\r\033[K");
-        zk_error ("%s %s %zu B%s: %s", item->channel->name, item->transport, item->size,
-                  item->subscribers ? " (K subscribers)" : "", error);
+        s_record_failure (self, item, error);
         return;
     }
     int r = item->runs++;
@@ -2307,8 +3102,10 @@ s_run_case (zk_bench_t *self, s_case_t *item)
         s_run_pipe (self, run, item);
     else if (item->channel->kind == S_FANOUT)
         s_run_fanout (self, run, item);
-    else
+    else if (item->channel->kind == S_RPC)
         s_run_rpc (self, run, item);
+    else
+        s_run_queue (self, run, item);
     //  The roles end on their own (done, or nothing moved for `timeout`);
     //  the deadline only catches a role that hangs.
     double seconds =
@@ -2318,17 +3115,24 @@ s_run_case (zk_bench_t *self, s_case_t *item)
     s_tasks_wait (run->tasks, run->task_count, zk_now_ms () + (int64_t) (seconds * 1000));
     s_device_stop (&run->device, &run->result);
     s_record (self, item, run);
-    s_remove_dir (run->dir);
+    s_remove_dir (run->dir, 3);
     free (run);
 }
 
 //  ---------------------------------------------------------------- results
 
 typedef struct {
+    double median, min, max;
+} s_spread_t;
+
+typedef struct {
     double rate, byte_rate, per_subscriber;
     double latency[LATENCIES];
     double base_rate, ratio;
     double base_p50, p50_ratio, base_p99, p99_ratio;
+    s_spread_t spread;       //  of rate over the runs
+    s_spread_t acked, both;  //  queue: consumed+acked/s, end to end
+    double acked_ratio, both_ratio;
     bool measured, has_baseline;
 } s_summary_t;
 
@@ -2340,6 +3144,19 @@ s_median (const double *values, int count)
     return zk_meter_median (copy, (size_t) count);
 }
 
+static s_spread_t
+s_spread (const double *values, int count)
+{
+    s_spread_t spread = {s_median (values, count), values[0], values[0]};
+    for (int i = 1; i < count; i++) {
+        if (values[i] < spread.min)
+            spread.min = values[i];
+        if (values[i] > spread.max)
+            spread.max = values[i];
+    }
+    return spread;
+}
+
 static s_summary_t
 s_summarize (const zk_bench_t *self, const s_case_t *item)
 {
@@ -2347,8 +3164,11 @@ s_summarize (const zk_bench_t *self, const s_case_t *item)
     s.measured = item->runs > 0;
     if (!s.measured)
         return s;
-    s.rate = s_median (item->rate, item->runs);
+    s.spread = s_spread (item->rate, item->runs);
+    s.rate = s.spread.median;
     s.byte_rate = s_median (item->byte_rate, item->runs);
+    s.acked = s_spread (item->acked_rate, item->runs);
+    s.both = s_spread (item->both_rate, item->runs);
     s.per_subscriber = item->subscribers ? s.rate / item->subscribers : s.rate;
     for (int j = 0; j < LATENCIES; j++)
         s.latency[j] = s_median (item->latency[j], item->runs);
@@ -2358,6 +3178,8 @@ s_summarize (const zk_bench_t *self, const s_case_t *item)
     s.has_baseline = true;
     s.base_rate = s_median (base->rate, base->runs);
     s.ratio = s.base_rate > 0 ? s.rate / s.base_rate : 0;
+    s.acked_ratio = s.base_rate > 0 ? s.acked.median / s.base_rate : 0;
+    s.both_ratio = s.base_rate > 0 ? s.both.median / s.base_rate : 0;
     s.base_p50 = s_median (base->latency[1], base->runs);
     s.base_p99 = s_median (base->latency[3], base->runs);
     s.p50_ratio = s.base_p50 > 0 ? s.latency[1] / s.base_p50 : 0;
@@ -2423,7 +3245,8 @@ typedef const char *(s_format_fn) (double value, char *buf, size_t size);
 static const char *
 s_ratio_text (double ratio, char *buf, size_t size)
 {
-    snprintf (buf, size, "%.2f", ratio);
+    //  Small ratios (a queue against PUSH/PULL) keep two significant digits.
+    snprintf (buf, size, ratio < 0.1 ? "%.3f" : "%.2f", ratio);
     return buf;
 }
 
@@ -2435,6 +3258,19 @@ s_cell (char *cell, bool known, double value, s_format_fn *format, const char *o
         format (value, cell, CELL);
     else
         snprintf (cell, CELL, "%s", otherwise);
+}
+
+//  "min-max" of a spread, or "-".
+static void
+s_range_text (char *cell, bool known, const s_spread_t *spread)
+{
+    if (!known) {
+        snprintf (cell, CELL, "-");
+        return;
+    }
+    char low[CELL / 2], high[CELL / 2];
+    snprintf (cell, CELL, "%s-%s", s_rate_text (spread->min, low, sizeof low),
+              s_rate_text (spread->max, high, sizeof high));
 }
 
 //  The row of one case: its medians, its baseline's, the ratio.
@@ -2455,7 +3291,18 @@ s_print_case (const zk_bench_t *self, const s_case_t *item, FILE *out, bool mark
         snprintf (cells[n++], CELL, "%d", item->subscribers);
     bool compared = item->baseline >= 0 && s.has_baseline;
     bool ratio = s.measured && s.has_baseline;
-    if (item->channel->kind != S_RPC) {
+    if (item->channel->kind == S_QUEUE) {
+        const s_spread_t *spreads[] = {&s.spread, &s.acked, &s.both};
+        const double ratios[] = {s.ratio, s.acked_ratio, s.both_ratio};
+        for (int j = 0; j < 3; j++) {
+            s_cell (cells[n++], s.measured, spreads[j]->median, s_rate_text, "failed");
+            s_range_text (cells[n++], s.measured, spreads[j]);
+            s_cell (cells[n++], ratio, ratios[j], s_ratio_text, "-");
+        }
+        snprintf (cells[n++], CELL, "%s", s_baseline_name (self, item));
+        s_cell (cells[n++], compared, s.base_rate, s_rate_text, "-");
+    }
+    else if (item->channel->kind != S_RPC) {
         s_cell (cells[n++], s.measured, s.rate, s_rate_text, "failed");
         if (item->channel->kind == S_FANOUT)
             s_cell (cells[n++], s.measured, s.per_subscriber, s_rate_text, "failed");
@@ -2481,7 +3328,8 @@ s_print_case (const zk_bench_t *self, const s_case_t *item, FILE *out, bool mark
 static void
 s_print_tables (const zk_bench_t *self, FILE *out, bool markdown)
 {
-    static const char *titles[] = {"Throughput", "Fan-out", "Latency"};
+    static const char *titles[KINDS] = {"Throughput", "Fan-out", "Latency",
+                                        "Queue (zkit-queue, per --fsync policy)"};
     static const char *headers[] = {
         "channel|transport|size|msg/s|MB/s|baseline|baseline msg/s|ratio|lost",
         "channel|transport|size|K|aggregate msg/s|per subscriber|MB/s|baseline|baseline "
@@ -2489,13 +3337,16 @@ s_print_tables (const zk_bench_t *self, FILE *out, bool markdown)
         "channel|transport|size|min us|p50 us|p90 us|p99 us|p99.9 us|max us|baseline|baseline "
         "p50|p50 "
         "ratio|baseline p99|p99 ratio|lost",
+        "channel|transport|size|confirmed puts/s|range|ratio|consumed+acked/s|range|ratio|end to "
+        "end/s|range|ratio|baseline|baseline msg/s|lost",
     };
     static const int widths[][16] = {
         {15, 9, 8, 9, 9, 9, 14, 6, 6},
         {14, 9, 8, 3, 15, 14, 9, 9, 14, 6, 6},
         {19, 9, 8, 8, 8, 8, 8, 9, 9, 9, 12, 9, 12, 9, 6},
+        {15, 9, 6, 16, 14, 6, 16, 14, 6, 12, 14, 6, 8, 14, 6},
     };
-    for (int kind = S_PIPE; kind <= S_RPC; kind++) {
+    for (int kind = S_PIPE; kind < KINDS; kind++) {
         bool any = false;
         for (size_t i = 0; i < self->case_count; i++)
             any |= (int) self->cases[i].channel->kind == kind;
@@ -2549,13 +3400,14 @@ s_print_csv (const zk_bench_t *self, FILE *out)
     fprintf (out, "kind,channel,transport,size,subscribers,count,runs,msgs_per_s,mb_per_s,"
                   "per_subscriber_msgs_per_s,baseline,baseline_msgs_per_s,ratio,min_us,p50_us,"
                   "p90_us,p99_us,p999_us,max_us,baseline_p50_us,p50_ratio,baseline_p99_us,"
-                  "p99_ratio,lost,failed_runs\n");
-    static const char *kinds[] = {"throughput", "fanout", "latency"};
+                  "p99_ratio,lost,failed_runs,msgs_per_s_min,msgs_per_s_max,acked_msgs_per_s,"
+                  "acked_min,acked_max,acked_ratio,e2e_msgs_per_s,e2e_min,e2e_max,e2e_ratio\n");
     for (size_t i = 0; i < self->case_count; i++) {
         const s_case_t *item = &self->cases[i];
         s_summary_t s = s_summarize (self, item);
-        fprintf (out, "%s,%s,%s,%zu,%d,%ld,%d,", kinds[item->channel->kind], item->channel->name,
-                 item->transport, item->size, item->subscribers, item->count, item->runs);
+        fprintf (out, "%s,%s,%s,%zu,%d,%ld,%d,", s_kind_names[item->channel->kind],
+                 item->channel->name, item->transport, item->size, item->subscribers, item->count,
+                 item->runs);
         bool rate = s.measured && item->channel->kind != S_RPC;
         bool latency = s.measured && item->channel->kind == S_RPC;
         if (rate)
@@ -2577,14 +3429,41 @@ s_print_csv (const zk_bench_t *self, FILE *out)
                      s.p99_ratio);
         else
             fprintf (out, ",,,,");
-        fprintf (out, "%" PRIu64 ",%d\n", item->lost, item->failures);
+        fprintf (out, "%" PRIu64 ",%d,", item->lost, item->failures);
+        if (rate)
+            fprintf (out, "%.0f,%.0f,", s.spread.min, s.spread.max);
+        else
+            fprintf (out, ",,");
+        //  Queue: consumed+acked/s, then end to end (puts/s is msgs_per_s).
+        const s_spread_t *spreads[] = {&s.acked, &s.both};
+        const double ratios[] = {s.acked_ratio, s.both_ratio};
+        for (int j = 0; j < 2; j++) {
+            if (rate && item->channel->kind == S_QUEUE)
+                fprintf (out, "%.0f,%.0f,%.0f,", spreads[j]->median, spreads[j]->min,
+                         spreads[j]->max);
+            else
+                fprintf (out, ",,,");
+            if (rate && item->channel->kind == S_QUEUE && s.has_baseline)
+                fprintf (out, "%.4f", ratios[j]);
+            fprintf (out, j ? "\n" : ",");
+        }
     }
+}
+
+//  ,"NAME":median,"NAME_range":[min,max] and, with a baseline, ,"RATIO_NAME":ratio.
+static void
+s_print_json_spread (FILE *out, const char *name, const s_spread_t *spread, const char *ratio_name,
+                     bool has_baseline, double ratio)
+{
+    fprintf (out, ",\"%s\":%.0f,\"%s_range\":[%.0f,%.0f]", name, spread->median, name, spread->min,
+             spread->max);
+    if (has_baseline)
+        fprintf (out, ",\"%s\":%.4f", ratio_name, ratio);
 }
 
 static void
 s_print_json (const zk_bench_t *self, FILE *out)
 {
-    static const char *kinds[] = {"throughput", "fanout", "latency"};
     fprintf (out,
              "{\"program\":\"zkit-bench\",\"version\":\"%s\",\"repeat\":%d,\"mode\":\"%s\","
              "\"hwm\":%d,\"results\":[",
@@ -2597,9 +3476,9 @@ s_print_json (const zk_bench_t *self, FILE *out)
                  "%s\n{\"kind\":\"%s\",\"channel\":\"%s\",\"transport\":\"%s\",\"size\":%zu,"
                  "\"subscribers\":%d,\"count\":%ld,\"runs\":%d,\"failed_runs\":%d,"
                  "\"lost\":%" PRIu64 ",\"disorder\":%" PRIu64 ",\"baseline\":",
-                 i ? "," : "", kinds[item->channel->kind], item->channel->name, item->transport,
-                 item->size, item->subscribers, item->count, item->runs, item->failures, item->lost,
-                 item->disorder);
+                 i ? "," : "", s_kind_names[item->channel->kind], item->channel->name,
+                 item->transport, item->size, item->subscribers, item->count, item->runs,
+                 item->failures, item->lost, item->disorder);
         if (item->baseline >= 0)
             fprintf (out, "\"%s\"", s_baseline_name (self, item));
         else
@@ -2610,6 +3489,17 @@ s_print_json (const zk_bench_t *self, FILE *out)
                      s.rate, s.byte_rate / 1e6, s.per_subscriber);
             if (s.has_baseline)
                 fprintf (out, ",\"baseline_msgs_per_s\":%.0f,\"ratio\":%.4f", s.base_rate, s.ratio);
+            fprintf (out, ",\"msgs_per_s_range\":[%.0f,%.0f]", s.spread.min, s.spread.max);
+        }
+        if (s.measured && item->channel->kind == S_QUEUE) {
+            fprintf (out, ",\"fsync\":\"%s\",\"queue_window\":%d", item->channel->fsync,
+                     self->config.queue_window);
+            s_print_json_spread (out, "puts_per_s", &s.spread, "puts_ratio", s.has_baseline,
+                                 s.ratio);
+            s_print_json_spread (out, "acked_msgs_per_s", &s.acked, "acked_ratio", s.has_baseline,
+                                 s.acked_ratio);
+            s_print_json_spread (out, "e2e_msgs_per_s", &s.both, "e2e_ratio", s.has_baseline,
+                                 s.both_ratio);
         }
         if (s.measured && item->channel->kind == S_RPC) {
             fprintf (out, ",\"latency_us\":{");

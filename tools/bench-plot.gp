@@ -7,7 +7,8 @@
 #       size msgs_per_s mb_per_s ratio per_subscriber_msgs_per_s
 #   DIR/latency-TRANSPORT-SIZE.dat:  channel min p50 p90 p99 p99.9 max (µs)
 # and writes DIR/throughput-tcp.png, throughput-ipc.png, ratio-tcp.png,
-# fanout.png, latency-tcp.png.
+# fanout.png, latency-tcp.png; and from DIR/queue.dat (channel puts_per_s
+# acked_per_s e2e_per_s) DIR/queue.png.
 
 if (!exists("dir")) dir = "build/bench"
 file_ok(f) = int(system("[ -s '" . f . "' ] && echo 1 || echo 0"))
@@ -98,4 +99,28 @@ if (file_ok(dir . "/latency-tcp-64.dat")) {
         }
     }
     unset multiplot
+}
+
+# ---------------------------------------------------------------- queue
+# DIR/queue.dat: channel puts_per_s acked_per_s e2e_per_s (medians, 100 B, tcp)
+if (file_ok(dir . "/queue.dat")) {
+    reset
+    set terminal pngcairo size 1100,700 enhanced font "DejaVu Sans,12"
+    set output dir . "/queue.png"
+    set grid ytics
+    set title "zkit-queue, 100 B messages over tcp (median msg/s; higher is better)"
+    set key below horizontal maxrows 2
+    set style data histograms
+    set style histogram clustered gap 1
+    set style fill solid 0.8 border -1
+    set ylabel "messages per second"
+    set format y "%.0s%c"
+    set yrange [0:*]
+    set xtics rotate by -20
+    stats dir . "/queue.dat" using 2 nooutput
+    set xrange [-0.5:STATS_records - 0.5]
+    plot dir . "/queue.dat" using 2:xtic(1) title "confirmed puts/s", \
+         '' using 3 title "consumed+acked/s", '' using 4 title "end to end/s", \
+         150000 with lines dt 2 lw 2 lc rgb "gray30" title "target: 150k puts/s (fsync batch)", \
+         100000 with lines dt 3 lw 2 lc rgb "gray50" title "target: 100k consumed+acked/s"
 }

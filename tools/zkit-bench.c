@@ -24,8 +24,9 @@ main (int argc, char **argv)
         {"subscribers", 'k', ZK_OPT_STRING, &config.subscribers, "LIST",
          "fan-out: subscriber counts K, comma-separated (default 1)"},
         {"count", 'n', ZK_OPT_INT, &count, "N",
-         "messages (round trips) per run (default: 32 MiB worth, 2000 to 500000; latency 2000)", 1,
-         1e9},
+         "messages (round trips) per run (default: 32 MiB worth, 2000 to 500000; latency 2000; "
+         "queue 50000, fsync always 5000)",
+         1, 1e9},
         {"repeat", 'r', ZK_OPT_INT, &config.repeat, "R",
          "runs of every case; medians reported (default 3)", 1, ZK_BENCH_MAX_REPEAT},
         {"warmup", 0, ZK_OPT_INT, &config.warmup, "N",
@@ -39,6 +40,9 @@ main (int argc, char **argv)
         {"window", 0, ZK_OPT_INT, &config.window, "N",
          "fan-out: most messages a publisher is ahead of a subscriber (default 2/5 of hwm)", 1,
          1e9},
+        {"queue-window", 0, ZK_OPT_INT, &config.queue_window, "N",
+         "queue channels: PUTs awaiting confirms, and the GET window (default 2000)", 1,
+         ZK_BENCH_MAX_QUEUE_WINDOW},
         {"timeout", 0, ZK_OPT_SECONDS, &config.timeout, "SECONDS",
          "a run fails when nothing moves for this long (default 10)", 0.01, 3600},
         {"csv", 0, ZK_OPT_FLAG, &csv, NULL, "print CSV (one row per case)"},
@@ -65,6 +69,7 @@ main (int argc, char **argv)
         .examples = "  zkit-bench -c proxy,zmq-proxy,zproxy -s 64,1k -r 5\n"
                     "  zkit-bench -c forwarder,zmq-forwarder -k 1,4 --csv\n"
                     "  zkit-bench -c reqrep-proxy -s 64 -n 10000 --json\n"
+                    "  zkit-bench -c queue-batch,queue-always,queue-never -s 100\n"
                     "  zkit-bench --inproc -t inproc -c proxy -s 64",
         .options = options,
         .max_args = 0,
