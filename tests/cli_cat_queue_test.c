@@ -253,13 +253,13 @@ Test (cli_cat_queue, queue_flags_are_checked)
         const char *args[6];
         const char *reason;
     } cases[] = {
-        {{"queue@tcp://127.0.0.1:5570/orders"}, "only connects"},
-        {{"queue>tcp://127.0.0.1:5570"}, "without a queue name"},
-        {{"queue>tcp://127.0.0.1:5570/a..b"}, "contains '..'"},
-        {{"--requeue", "queue>tcp://127.0.0.1:5570/orders"}, "NAME.dead"},
-        {{"--requeue", "--id", "nope", "queue>tcp://127.0.0.1:5570/o.dead"}, "not a message id"},
-        {{"--id", "x", "queue>tcp://127.0.0.1:5570/o"}, "only with --requeue"},
-        {{"--list", "--requeue", "queue>tcp://127.0.0.1:5570/o.dead"}, "cannot be combined"},
+        {{"queue@tcp://127.0.0.1:1/orders"}, "only connects"},
+        {{"queue>tcp://127.0.0.1:1"}, "without a queue name"},
+        {{"queue>tcp://127.0.0.1:1/a..b"}, "contains '..'"},
+        {{"--requeue", "queue>tcp://127.0.0.1:1/orders"}, "NAME.dead"},
+        {{"--requeue", "--id", "nope", "queue>tcp://127.0.0.1:1/o.dead"}, "not a message id"},
+        {{"--id", "x", "queue>tcp://127.0.0.1:1/o"}, "only with --requeue"},
+        {{"--list", "--requeue", "queue>tcp://127.0.0.1:1/o.dead"}, "cannot be combined"},
         {{"--list", "pull@tcp://127.0.0.1:*"}, "only for a queue spec"},
         {{"--list", "--format", "hex", "queue>tcp://127.0.0.1:5570/o"}, "no message or format"},
         {{"-n", "1", "-D", "x", "queue>tcp://127.0.0.1:5570/o"}, "are for putting"},
