@@ -261,9 +261,9 @@ Test (cli_cat_queue, queue_flags_are_checked)
         {{"--id", "x", "queue>tcp://127.0.0.1:1/o"}, "only with --requeue"},
         {{"--list", "--requeue", "queue>tcp://127.0.0.1:1/o.dead"}, "cannot be combined"},
         {{"--list", "pull@tcp://127.0.0.1:*"}, "only for a queue spec"},
-        {{"--list", "--format", "hex", "queue>tcp://127.0.0.1:5570/o"}, "no message or format"},
-        {{"-n", "1", "-D", "x", "queue>tcp://127.0.0.1:5570/o"}, "are for putting"},
-        {{"--format", "json", "queue>tcp://127.0.0.1:5570/o"}, "prints nothing"},
+        {{"--list", "--format", "hex", "queue>tcp://127.0.0.1:1/o"}, "no message or format"},
+        {{"-n", "1", "-D", "x", "queue>tcp://127.0.0.1:1/o"}, "are for putting"},
+        {{"--format", "json", "queue>tcp://127.0.0.1:1/o"}, "prints nothing"},
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases[0]; index++) {
         const char *const *args = cases[index].args;

@@ -63,11 +63,11 @@ Test (cli_worker_queue, queue_usage_errors)
         const char *args[8];
         const char *reason;
     } cases[] = {
-        {{"--in", "queue@tcp://*:5570/jobs", "--", "cat"}, "only connects"},
-        {{"--in", "queue>tcp://127.0.0.1:5570", "--", "cat"}, "without a queue name"},
-        {{"--in", "queue>tcp://127.0.0.1:5570/jobs", "--subscribe", "x", "--", "cat"},
+        {{"--in", "queue@tcp://*:1/jobs", "--", "cat"}, "only connects"},
+        {{"--in", "queue>tcp://127.0.0.1:1", "--", "cat"}, "without a queue name"},
+        {{"--in", "queue>tcp://127.0.0.1:1/jobs", "--subscribe", "x", "--", "cat"},
          "--subscribe needs a sub input"},
-        {{"--in", "rep@tcp://127.0.0.1:*", "--out", "queue>tcp://127.0.0.1:5570/o", "--", "cat"},
+        {{"--in", "rep@tcp://127.0.0.1:*", "--out", "queue>tcp://127.0.0.1:1/o", "--", "cat"},
          "replies go back on the input"},
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases[0]; index++) {

@@ -45,7 +45,7 @@ def start(name, *args):
     while not os.path.exists(ready):
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"{name} did not become ready")
-        time.sleep(0.02)
+        time.sleep(0.02)  # polling the ready file until the deadline above
     endpoints = {}
     with open(ready) as f:
         for line in f:

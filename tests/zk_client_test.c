@@ -410,7 +410,7 @@ s_fq_bind (fq_t *self)
     for (int tries = 0; tries < 50; tries++) {
         if (zmq_bind (zsock_resolve (self->router), where) == 0)
             break;
-        zclock_sleep (20);  //  the old listener may not be gone yet (bounded)
+        zmq_poll (NULL, 0, 20);  //  until the old listener is gone: 50 tries, 1 s deadline
     }
     size_t size = sizeof self->endpoint;
     zmq_getsockopt (zsock_resolve (self->router), ZMQ_LAST_ENDPOINT, self->endpoint, &size);
