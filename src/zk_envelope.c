@@ -89,12 +89,55 @@ static pthread_mutex_t s_id_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t s_id_last_ms;
 static uint16_t s_id_counter;
 
+//  Random bytes for ids come from a per-thread pool refilled 4 KiB at a
+//  time: one getrandom () call per ~400 ids instead of one per id (it cost
+//  about 0.5 us, most of an envelope's price). A fork () copies the pool,
+//  so the child would repeat its parent's ids: every fork bumps a
+//  generation (pthread_atfork) and a pool of an older generation is
+//  thrown away. Bytes are taken once and wiped as they are used.
+#define S_POOL_SIZE 4096
+
+static unsigned s_pool_generation = 1;
+static pthread_once_t s_pool_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct {
+    uint8_t bytes[S_POOL_SIZE];
+    size_t used;
+    unsigned generation;
+} s_pool;
+
+static void
+s_pool_forked (void)
+{
+    __atomic_add_fetch (&s_pool_generation, 1, __ATOMIC_RELAXED);
+}
+
+static void
+s_pool_register (void)
+{
+    pthread_atfork (NULL, NULL, s_pool_forked);
+}
+
+static void
+s_pool_take (uint8_t *buf, size_t size)
+{
+    pthread_once (&s_pool_once, s_pool_register);
+    unsigned generation = __atomic_load_n (&s_pool_generation, __ATOMIC_RELAXED);
+    if (s_pool.generation != generation || s_pool.used + size > S_POOL_SIZE) {
+        s_random_bytes (s_pool.bytes, S_POOL_SIZE);
+        s_pool.used = 0;
+        s_pool.generation = generation;
+    }
+    memcpy (buf, s_pool.bytes + s_pool.used, size);
+    memset (s_pool.bytes + s_pool.used, 0, size);
+    s_pool.used += size;
+}
+
 void
 zk_id_generate (uint8_t id[ZK_ID_SIZE])
 {
     assert (id);
     uint8_t random[10];
-    s_random_bytes (random, sizeof random);
+    s_pool_take (random, sizeof random);
     uint16_t seed = (uint16_t) (((random[0] << 8) | random[1]) & 0x7ff);
     uint64_t now_ms = (uint64_t) (s_wall_us () / 1000);
 

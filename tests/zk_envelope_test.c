@@ -9,6 +9,8 @@
 
 #include <pthread.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 //  --------------------------------------------------------------------------
 //  Helpers
@@ -597,6 +599,32 @@ Test (zk_envelope, ids_from_several_threads_are_distinct_and_ordered_per_thread)
     for (int i = 1; i < threads * S_THREAD_IDS; i++)
         cr_assert_neq (memcmp (ids[i], ids[i - 1], ZK_ID_SIZE), 0, "duplicate id");
     free (ids);
+}
+
+//  The random bytes of ids come from a per-thread pool: a forked child
+//  must not reuse its parent's pool, or both would make the same ids.
+Test (zk_envelope, a_forked_child_does_not_repeat_its_parents_ids)
+{
+    uint8_t first[ZK_ID_SIZE];
+    zk_id_generate (first);  //  fills the pool
+    int fds[2];
+    cr_assert_eq (pipe (fds), 0);
+    pid_t pid = fork ();
+    cr_assert_geq (pid, 0);
+    if (pid == 0) {
+        uint8_t mine[ZK_ID_SIZE];
+        zk_id_generate (mine);
+        _exit (write (fds[1], mine, sizeof mine) == sizeof mine ? 0 : 1);
+    }
+    uint8_t parent[ZK_ID_SIZE], child[ZK_ID_SIZE];
+    zk_id_generate (parent);
+    cr_assert_eq (read (fds[0], child, sizeof child), (ssize_t) sizeof child);
+    int status;
+    cr_assert_eq (waitpid (pid, &status, 0), pid);
+    close (fds[0]);
+    close (fds[1]);
+    cr_assert_neq (memcmp (parent + 9, child + 9, 7), 0, "child and parent drew the same random bytes");
+    cr_assert_neq (memcmp (first + 9, child + 9, 7), 0);
 }
 
 Test (zk_envelope, id_text_round_trips)
