@@ -5,7 +5,9 @@
         push, pub           send the input, one message per line; hand it over
         pull, sub           print what arrives, one message per line
         rep                 print each request and answer it with itself (echo)
-        req                 send each input message, print its reply
+        req                 send each input message, print its reply: the
+                            reliable client (zk_caller: a request id, retries,
+                            failover over the spec's endpoints)
         dealer              send each input message behind an empty delimiter
                             frame (pipelined), print as many replies as it sent
         pair                send the input; with count N, then print N messages
@@ -15,7 +17,8 @@
                             count N take N messages instead, print each and
                             ack it once printed and flushed; list: print the
                             queue's messages; requeue: move NAME.dead's
-                            messages back into NAME
+                            messages back into NAME; submit, status, wait:
+                            async jobs (docs/protocol.md 7.12)
 
     Input. A message is the bytes up to the delimiter (default '\n'); a final
     message without a delimiter still counts; an empty line is an empty
@@ -85,6 +88,7 @@ typedef struct {
     int count;                 //  messages to print (push, pub: to send); 0 = no limit
                                //  (dealer: as many as sent; pair: none)
     double timeout;            //  seconds, see zk_cat_run; 0 = the default; < 0 = no limit
+    int retries;               //  req: further attempts per request (0..100; needs timeout)
     int wait_subscribers;      //  pub: send only once this many subscriptions arrived
     const char *ready_file;    //  "socket ENDPOINT" lines, written once attached; or NULL
     int hwm;                   //  send and receive high-water mark; 0 = libzmq's default
@@ -92,6 +96,10 @@ typedef struct {
                                //  (count: at most that many; default 1000)
     bool requeue;              //  queue NAME.dead: move its messages back into NAME
     const char *id;            //  requeue: only this message id (text form)
+    bool submit;               //  queue: put all of the input as one job, print its id
+    const char *status;        //  queue: print the state of this job id (text or json)
+    const char *wait;          //  queue: wait until this job id is done (print its result)
+                               //  or dead (fail with its reason)
 } zk_cat_config_t;
 
 typedef struct {
@@ -130,12 +138,15 @@ const char *zk_cat_endpoint (zk_cat_t *self, size_t index);
     time spent waiting for input does not count, so a slow pipe is fine.
     pub's wait for subscribers shares it. Receivers (pull, sub, rep, pair's
     count) wait that long in total for count messages; without a count the
-    timeout simply ends the run. req: per request, its send and reply.
+    timeout simply ends the run. req: per attempt (retries more attempts
+    per request, each to the next endpoint in turn; no timeout: one attempt
+    without a limit).
     dealer: the whole exchange. Receivers, req and dealer: no limit by
     default. queue: putting, each message must be confirmed within the
     timeout of being read (default 5 s); taking, count messages within
-    the timeout (no limit by default); list and requeue: the reply
-    (default 5 s).
+    the timeout (no limit by default); list, requeue, submit and status:
+    the reply (default 5 s); wait: until the job ends (no limit by
+    default; then ZK_ETIMEDOUT, and ZK_ECOMMAND for a dead job).
 
     SIGINT/SIGTERM (zsys_interrupted): stop reading the input and print
     nothing more; hand over what was sent (at most 1 s more). Then 0,

@@ -19,6 +19,19 @@
             zk_delivery_destroy (&delivery);
         }
 
+    Jobs and workflows. A message's MSGID is its job id. A consumer hands
+    a delivery on to the next step with zk_client_fwd (done here, put
+    there under the same MSGID, atomically on the server); consumers name
+    themselves with the config's consumer (sent with GET); TRACE gives a
+    job's path through the steps (zk_client_trace) and zk_client_job its
+    state in the last one (what zkit-cat --status and --wait show):
+
+        zk_client_job_t job;
+        if (zk_client_job (client, NULL, id, &job) == 0) {
+            ...                     //  job.state "done": job.detail holds the result
+            zmsg_destroy (&job.detail);
+        }
+
     The connection. One DEALER (ZMTP heartbeats as the protocol asks)
     connected to one endpoint of the spec at a time; with several endpoints
     the client moves to the next when it has had no connection for
@@ -71,15 +84,19 @@ extern "C" {
 #define ZK_CLIENT_DEFAULT_MAX_SIZE ((size_t) 16 << 20)  //  body bytes of a delivery
 #define ZK_CLIENT_MAX_WINDOW       10000                //  largest GET window (ZKQ/1)
 #define ZK_CLIENT_MAX_FRAMES       64                   //  body frames (ZKQ/1)
+#define ZK_CLIENT_CONSUMER_MAX     64                   //  bytes of a consumer name (GET)
+#define ZK_CLIENT_MAX_STEPS        32                   //  steps of a job's path (TRACE)
 
 //  A zeroed config means every default.
 typedef struct {
-    int window;       //  PUTs awaiting their confirm at most; 0 = 1000
-    int timeout_ms;   //  a request unanswered this long in all fails; 0 = 10 s; < 0 = never
-    int retry_ms;     //  send an unanswered request again after this; 0 = 2 s
-    int failover_ms;  //  several endpoints: next one after this long unconnected; 0 = 2 s
-    size_t max_size;  //  largest delivery body (bytes); bigger ones are dropped; 0 = 16 MiB
-    int hwm;          //  send/receive high-water mark; 0 = libzmq's default
+    int window;            //  PUTs awaiting their confirm at most; 0 = 1000
+    int timeout_ms;        //  a request unanswered this long in all fails; 0 = 10 s; < 0 = never
+    int retry_ms;          //  send an unanswered request again after this; 0 = 2 s
+    int failover_ms;       //  several endpoints: next one after this long unconnected; 0 = 2 s
+    size_t max_size;       //  largest delivery body (bytes); bigger ones are dropped; 0 = 16 MiB
+    int hwm;               //  send/receive high-water mark; 0 = libzmq's default
+    const char *consumer;  //  sent with every GET: who takes the deliveries (1..64 bytes of
+                           //  printable ASCII, no space: "HOST:PID"); NULL = none. Copied.
 } zk_client_config_t;
 
 typedef struct {
@@ -118,6 +135,33 @@ typedef struct {
     char reason[512];  //  why it died (dead-letter queues), else ""; cut to fit
 } zk_client_entry_t;
 
+//  One step of a job's path (TRACE): the job in one queue.
+typedef struct {
+    char queue[ZK_SPEC_QUEUE_NAME_MAX + 1];
+    char state[16];       //  as STATUS: "queued", "running", "done", "dead", ...
+    uint64_t attempts;    //  deliveries in this queue
+    int64_t accepted_us;  //  put (or forwarded) into it; microseconds since the epoch, 0: not yet
+    int64_t started_us;   //  its last delivery began; 0: not yet
+    int64_t finished_us;  //  acked, forwarded on or dead; 0: not yet
+    char consumer[ZK_CLIENT_CONSUMER_MAX + 1];  //  who took it last; "" when unknown
+} zk_client_step_t;
+
+//  A job's path, first step first.
+typedef struct {
+    size_t count;
+    zk_client_step_t steps[ZK_CLIENT_MAX_STEPS];
+} zk_client_trace_t;
+
+//  What a job is now (zk_client_job): its state in the last step of its path.
+typedef struct {
+    char state[16];                          //  "queued", "running", "done" or "dead"
+    char queue[ZK_SPEC_QUEUE_NAME_MAX + 1];  //  the queue of its last step
+    uint64_t attempt;                        //  deliveries there so far
+    int64_t since_us;                        //  last change of state there
+    zmsg_t *detail;          //  done: the result frames; dead: the reason; else NULL. Caller owns.
+    zk_client_trace_t path;  //  every step so far
+} zk_client_job_t;
+
 typedef struct _zk_client_t zk_client_t;
 
 //  Called when an async request is answered: rc 0 and reply = the frames
@@ -137,6 +181,9 @@ const char *zk_client_queue (zk_client_t *self);
 bool zk_client_connected (zk_client_t *self);
 //  Counters so far.
 void zk_client_stats (zk_client_t *self, zk_client_stats_t *stats);
+//  Change timeout_ms (as in the config: 0 = the default, < 0 = never) for
+//  the requests made from now on.
+void zk_client_set_timeout (zk_client_t *self, int timeout_ms);
 //  "CODE TEXT" of the last ERR reply ("503 no space left on device"), or
 //  the reason of the last failure; "" if none. Borrowed.
 const char *zk_client_last_error (zk_client_t *self);
@@ -169,6 +216,7 @@ int zk_client_flush (zk_client_t *self, int timeout_ms);
 //  Waits for the server to take window (0..10000) as the number of
 //  unacked messages of queue (NULL: the spec's) it may deliver to this
 //  client; 0 stops deliveries. Remembered: sent again after a reconnect.
+//  The config's consumer name, if any, goes with it (GET's third argument).
 int zk_client_get (zk_client_t *self, const char *queue, int window);
 int zk_client_get_async (zk_client_t *self, const char *queue, int window, zk_client_fn *done,
                          void *arg);
@@ -193,11 +241,35 @@ int zk_client_nack (zk_client_t *self, const zk_delivery_t *delivery, bool dead,
 int zk_client_nack_async (zk_client_t *self, const zk_delivery_t *delivery, bool dead,
                           const char *reason, zk_client_fn *done, void *arg);
 
+//  Waits for the server to record delivery as done AND to put *body_p
+//  (1..64 frames; taken and nulled) into queue to (not delivery's own)
+//  under the same MSGID, as one durable step (FWD): a workflow's hand-over
+//  from one step to the next. 0; ZK_ENOENT when this client no longer
+//  holds it; ZK_EINVAL for a bad queue or body; else as zk_client_put.
+int zk_client_fwd (zk_client_t *self, const zk_delivery_t *delivery, const char *to,
+                   zmsg_t **body_p);
+int zk_client_fwd_async (zk_client_t *self, const zk_delivery_t *delivery, const char *to,
+                         zmsg_t **body_p, zk_client_fn *done, void *arg);
+
 //  ----------------------------------------------------------------- inspecting
 
 //  Waits for the STATUS of message id in queue (NULL: the spec's).
 int zk_client_status (zk_client_t *self, const char *queue, const uint8_t id[ZK_ID_SIZE],
                       zk_client_status_t *status);
+//  Waits for TRACE of message id from queue (NULL: the spec's): the job's
+//  path through the queues it was forwarded along, into *trace (count 0:
+//  the id is unknown there). ZK_EPROTO for a reply that does not parse.
+int zk_client_trace (zk_client_t *self, const char *queue, const uint8_t id[ZK_ID_SIZE],
+                     zk_client_trace_t *trace);
+//  Parse one TRACE line, "QUEUE STATE ATTEMPTS ACCEPTED STARTED FINISHED
+//  CONSUMER". 0 or ZK_EPROTO.
+int zk_client_step (zframe_t *frame, zk_client_step_t *step);
+//  Waits for a job's state: TRACE from queue (NULL: the spec's), then
+//  STATUS in the last step of its path (for the result or the reason),
+//  asked again if it moved on meanwhile. 0 with *job (free job->detail
+//  with zmsg_destroy); ZK_ENOENT when the id is unknown in queue.
+int zk_client_job (zk_client_t *self, const char *queue, const uint8_t id[ZK_ID_SIZE],
+                   zk_client_job_t *job);
 //  Waits for STATS of queue (NULL: the spec's; "": every queue): one frame
 //  per queue, "QUEUE name=value ...", into *lines_p (caller owns it).
 int zk_client_queue_stats (zk_client_t *self, const char *queue, zmsg_t **lines_p);

@@ -13,6 +13,14 @@
     frontend without a dealer backend ...) are refused by zk_proxy_new
     with a logged reason.
 
+    With lb set (zkit-proxy --lb) it is a load balancer by readiness:
+    clients (req, dealer) on a router frontend, workers on a router
+    backend speaking ZKW/1 (docs/protocol.md section 10): each worker
+    announces free slots (credit), gets requests only while it has one,
+    least recently used first, and is heart-beaten; a worker silent for
+    ZK_PROXY_LB_LIVENESS heartbeats is dropped and each request it held is
+    answered at once with an error reply that says "retry" (zk-retry=1).
+
     Messages larger than max_size (all frames together) are refused and
     counted; the proxy keeps serving. When the other side cannot take a
     message (high-water mark, no peer) the proxy stops reading that side
@@ -31,6 +39,11 @@
 extern "C" {
 #endif
 
+#define ZK_PROXY_LB_MAX_CREDIT    1024  //  job slots one worker may announce in all
+#define ZK_PROXY_LB_LIVENESS      3     //  heartbeats a worker may miss before it is dropped
+#define ZK_PROXY_LB_HEARTBEAT_MIN 10    //  heartbeat_ms range (0 = the default, 1000)
+#define ZK_PROXY_LB_HEARTBEAT_MAX 3600000
+
 typedef struct {
     const char *frontend;  //  socket spec, required
     const char *backend;   //  socket spec, required
@@ -40,6 +53,8 @@ typedef struct {
     int hwm;               //  send and receive high-water mark; 0 = libzmq's default (1000)
     int linger_ms;         //  how long to hand over queued messages on stop; <0 = default 1000
     int stats_interval_ms;  //  period of the one-line stats report (notice level); 0 = none
+    bool lb;                //  load balancer by readiness (ZKW/1, see below): router@ router@
+    int heartbeat_ms;       //  lb: heartbeat interval, as the workers'; 0 = 1000
 } zk_proxy_config_t;
 
 typedef struct {
@@ -50,6 +65,13 @@ typedef struct {
     uint64_t refused;  //  messages refused for max_size (either direction)
     uint64_t refused_bytes;
     uint64_t captured;  //  copies sent on the capture socket
+    //  lb only (0 otherwise):
+    uint64_t workers;    //  workers known now (a gauge)
+    uint64_t in_flight;  //  requests held by workers now (a gauge)
+    uint64_t requests;   //  requests sent to workers
+    uint64_t replies;    //  replies from workers forwarded to clients
+    uint64_t lost;       //  requests failed back (worker lost or stopping, proxy stopping)
+    uint64_t unknown;    //  messages from workers the proxy did not know (answered DISCONNECT)
 } zk_proxy_stats_t;
 
 typedef struct _zk_proxy_t zk_proxy_t;

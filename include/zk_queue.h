@@ -4,8 +4,10 @@
     journal of its own (DIR/NAME, created on first use), and serves them
     over ROUTER sockets with the ZKQ/1 protocol (docs/protocol.md, "The
     queue protocol"): put with a confirm once the message is durable, get
-    with a credit window, ack (with an optional result), nack, status,
-    stats, list and move.
+    with a credit window (and a consumer name), ack (with an optional
+    result), nack, status, stats, list, move, and for jobs and workflows
+    forward (ack one message and put it into another queue under the same
+    id, atomically) and trace (a job's path through the queues).
 
     Delivery is at-least-once: a delivered message is leased to its
     consumer until it is acked, the lease runs out, or the consumer's
@@ -19,7 +21,7 @@
     a bounded batch), appends their records, makes each journal touched
     durable with one fdatasync (ZK_QUEUE_FSYNC_BATCH), and only then sends
     the replies. Bodies stay on disk; memory per queued message is one
-    index entry (about 80 bytes).                                        */
+    index entry and its map slot (88 bytes).                             */
 
 #ifndef ZK_QUEUE_H_INCLUDED
 #define ZK_QUEUE_H_INCLUDED
@@ -42,6 +44,8 @@ extern "C" {
 #define ZK_QUEUE_MAX_PULLS        64     //  --pull sockets one server takes
 #define ZK_QUEUE_MOVE_MAX         10000  //  messages one MOVE moves at most
 #define ZK_QUEUE_REASON_MAX       200    //  bytes of a reason kept (longer is cut)
+#define ZK_QUEUE_CONSUMER_MAX     64     //  bytes of a consumer name (GET)
+#define ZK_QUEUE_TRACE_MAX        32     //  steps one TRACE returns at most
 #define ZK_QUEUE_DEFAULT_MAX_SIZE ((size_t) 1 << 20)
 
 typedef enum {
@@ -91,6 +95,7 @@ typedef struct {
     uint64_t syncs;       //  fdatasync rounds
     uint64_t damaged;     //  journal runs set aside and bad records, since start
     uint64_t disk_bytes;  //  bytes in journal segments now
+    uint64_t forwarded;   //  messages done by FWD (put into another queue)
 } zk_queue_stats_t;
 
 typedef struct _zk_queue_t zk_queue_t;
@@ -124,6 +129,10 @@ zactor_t *zk_queue_actor (zk_queue_t *self);
 //  True when name is a valid queue name: 1..ZK_QUEUE_NAME_MAX bytes of
 //  [A-Za-z0-9._-], not starting with '.', not containing "..".
 bool zk_queue_name_valid (const char *name, size_t size);
+
+//  True when name is a valid consumer name (GET's CONSUMER): 1..
+//  ZK_QUEUE_CONSUMER_MAX bytes of printable ASCII without spaces (0x21..0x7e).
+bool zk_queue_consumer_valid (const char *name, size_t size);
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,10 @@
     as the reason) otherwise, so the queue delivers it again, and after
     its --max-deliver attempts moves it to NAME.dead. A queue output puts
     COMMAND's stdout into that queue; a queue input is then acked only
-    once the put is confirmed durable.
+    once the put is confirmed durable. When the input and the output are
+    queues of the same server (the same endpoints), the two are one step
+    instead: FWD acks the input and puts the output under the same MSGID
+    (the job id) atomically.
 
     A command that exits non-zero, dies of a signal or runs past the
     timeout is a failure: a requester gets an error reply (an envelope
@@ -26,7 +29,19 @@
     If it dies it is restarted and the requests it held get error replies.
 
     A message that carries a zkit envelope has it removed before the body
-    goes to COMMAND; the reply carries the same envelope back.           */
+    goes to COMMAND; the reply carries the same envelope back.
+
+    With `lb` the input is a DEALER connected to a `zkit-proxy --lb`
+    backend, speaking ZKW/1 (docs/protocol.md): READY with its free job
+    slots, REQUEST/REPLY with the client's routing, HEARTBEAT both ways
+    (a proxy silent for 3 intervals: the DEALER is reopened and READY
+    sent again), DISCONNECT at stop.
+
+    The reply cache (reply_cache > 0; rep, router, replying dealer and lb
+    inputs) keeps recent success replies by the request envelope's id: a
+    request whose id is cached is answered without running COMMAND, one
+    whose id is running waits for that run's reply. A request without an
+    envelope is never cached.                                            */
 
 #ifndef ZK_WORKER_H_INCLUDED
 #define ZK_WORKER_H_INCLUDED
@@ -55,6 +70,13 @@ typedef struct {
     int hwm;                       //  0 = libzmq's default
     int linger_ms;                 //  <0 = default 1000
     int stats_interval_ms;         //  0 = no periodic report
+    const char *name;              //  queue input: consumer name sent with GET (1..64 bytes
+                                   //  of printable ASCII, no space); NULL = HOSTNAME:PID
+    bool lb;                       //  ZKW/1 to a zkit-proxy --lb: input is dealer>ENDPOINT
+    int heartbeat_ms;              //  lb: heartbeat interval, 10 .. 3600000; 0 = 1000
+    int reply_cache;               //  replies kept by request id; 0 = no cache
+    size_t reply_cache_bytes;      //  their bytes at most; 0 = 64 MiB
+    int reply_ttl_ms;              //  a cached reply is dropped after this; 0 = 300 s
 } zk_worker_config_t;
 
 typedef struct {
@@ -70,6 +92,9 @@ typedef struct {
     uint64_t nacked;         //  queue input: messages handed back (failure, refusal)
     uint64_t output_failed;  //  queue output: puts not confirmed
     uint64_t running;        //  requests running now (a gauge)
+    uint64_t cache_hits;     //  requests answered from the reply cache
+    uint64_t joined;         //  requests that waited for the same id's run
+    uint64_t reconnects;     //  lb: DEALER reopened after a silent proxy
 } zk_worker_stats_t;
 
 typedef struct _zk_worker_t zk_worker_t;

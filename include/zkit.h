@@ -43,6 +43,7 @@ ZK_EXPORT const char *zk_version (void);
 #include "zk_forwarder.h"
 #include "zk_worker.h"
 #include "zk_client.h"
+#include "zk_caller.h"
 #include "zk_queue.h"
 #include "zk_meter.h"
 #include "zk_cli.h"

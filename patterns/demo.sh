@@ -4,7 +4,7 @@
 #  non-zero if anything was lost or misrouted.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-for pattern in oneway pipeline fanout reqrep durable; do
+for pattern in oneway pipeline fanout reqrep durable workflow; do
     echo
     echo "=== patterns/$pattern.sh"
     sed -n '2,/^source/p' "$here/$pattern.sh" | grep '^#' | sed 's/^#  \{0,1\}/    /'

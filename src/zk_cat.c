@@ -29,6 +29,9 @@ typedef enum {
     S_QUEUE_TAKE,
     S_QUEUE_LIST,
     S_QUEUE_REQUEUE,
+    S_QUEUE_SUBMIT,  //  --submit: all of the input is one job
+    S_QUEUE_STATUS,  //  --status ID
+    S_QUEUE_WAIT,    //  --wait ID
 } s_queue_mode_t;
 
 //  What a config settles into (zk_cat_validate and zk_cat_new share it).
@@ -44,7 +47,7 @@ typedef struct {
     int64_t timeout_ms;       //  everything else; -1 = no limit
     s_queue_mode_t queue_mode;
     char origin[ZK_SPEC_QUEUE_NAME_MAX + 1];  //  NAME of a NAME.dead spec, else ""
-    uint8_t id[ZK_ID_SIZE];                   //  requeue --id
+    uint8_t id[ZK_ID_SIZE];                   //  requeue --id; the job of --status, --wait
     bool has_id;
 } s_settings_t;
 
@@ -56,6 +59,7 @@ struct _zk_cat_t {
     void *context;        //  private libzmq context
     void *handle;         //  the libzmq socket
     zk_client_t *client;  //  a queue spec's client instead
+    zk_caller_t *caller;  //  req: the reliable client instead
     FILE *in;
     zk_cat_reader_t *reader;  //  over in, or NULL
     int data_next;            //  next item of config.data
@@ -160,7 +164,7 @@ static bool
 s_sends (const s_settings_t *settings)
 {
     if (settings->type == ZK_SPEC_QUEUE)
-        return settings->queue_mode == S_QUEUE_PUT;
+        return settings->queue_mode == S_QUEUE_PUT || settings->queue_mode == S_QUEUE_SUBMIT;
     return s_type_sends (settings->type);
 }
 
@@ -168,15 +172,77 @@ static bool
 s_prints (const s_settings_t *settings)
 {
     if (settings->type == ZK_SPEC_QUEUE)
-        return settings->queue_mode == S_QUEUE_TAKE;
+        return settings->queue_mode == S_QUEUE_TAKE || settings->queue_mode == S_QUEUE_STATUS;
     return s_type_prints (settings->type);
 }
 
-/*  A queue spec: what to do with it (put; -n: take; --list; --requeue)
-    and what only that allows. Other specs: refuse the queue flags.     */
+/*  --submit, --status ID, --wait ID (async jobs) and what they allow:
+    0 with the queue mode set (left alone when none is given), or
+    ZK_EINVAL with the reason.                                           */
+static int
+s_settle_job (const zk_cat_config_t *config, s_settings_t *settings, char *reason, size_t size)
+{
+    const char *flag = config->submit   ? "--submit"
+                       : config->status ? "--status"
+                       : config->wait   ? "--wait"
+                                        : NULL;
+    if (!flag)
+        return 0;
+    if (settings->type != ZK_SPEC_QUEUE)
+        return zk_engine_reason (reason, size,
+                                 "%s: only for a queue spec (queue>tcp://HOST:PORT/NAME)", flag);
+    if (!!config->submit + !!config->status + !!config->wait > 1)
+        return zk_engine_reason (reason, size, "--submit, --status and --wait cannot be combined");
+    if (config->list || config->requeue || config->id || config->count)
+        return zk_engine_reason (reason, size, "%s: -n, --list, --requeue and --id do not apply",
+                                 flag);
+    if (config->submit) {
+        if (config->delimiter || config->null_delimiter)
+            return zk_engine_reason (reason, size,
+                                     "--submit puts all of stdin as one job: -d/-0 do not apply");
+        if (config->format)
+            return zk_engine_reason (reason, size,
+                                     "--submit prints the job id: --format does not apply");
+        if (config->data.count > 1)
+            return zk_engine_reason (reason, size,
+                                     "--submit takes at most one --data (the job's body)");
+        settings->queue_mode = S_QUEUE_SUBMIT;
+        return 0;
+    }
+    if (config->data.count || config->delimiter || config->null_delimiter || config->raw
+        || config->envelope || config->headers.count || config->content_type
+        || (config->status && config->frame_sep))
+        return zk_engine_reason (reason, size, "%s prints a job: it takes no message options",
+                                 flag);
+    if (config->status && config->format && !streq (config->format, "raw")
+        && !streq (config->format, "json"))
+        return zk_engine_reason (reason, size,
+                                 "--status prints text (--format raw, the default) or json");
+    if (config->wait && config->format)
+        return zk_engine_reason (reason, size,
+                                 "--wait prints the job's result as it is: --format does not "
+                                 "apply");
+    const char *id = config->status ? config->status : config->wait;
+    if (zk_id_parse (id, settings->id))
+        return zk_engine_reason (reason, size,
+                                 "%s: '%s' is not a job id (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, "
+                                 "as --submit prints)",
+                                 flag, id);
+    settings->has_id = true;
+    settings->queue_mode = config->status ? S_QUEUE_STATUS : S_QUEUE_WAIT;
+    return 0;
+}
+
+/*  A queue spec: what to do with it (put; -n: take; --list; --requeue;
+    the jobs' flags) and what only that allows. Other specs: refuse the
+    queue flags.                                                         */
 static int
 s_settle_queue (const zk_cat_config_t *config, s_settings_t *settings, char *reason, size_t size)
 {
+    if (s_settle_job (config, settings, reason, size))
+        return ZK_EINVAL;
+    if (settings->queue_mode != S_QUEUE_NONE)
+        return 0;
     const char *flag = config->list ? "--list" : config->requeue ? "--requeue" : "--id";
     if (settings->type != ZK_SPEC_QUEUE) {
         if (config->list || config->requeue || config->id)
@@ -235,6 +301,30 @@ s_settle_queue (const zk_cat_config_t *config, s_settings_t *settings, char *rea
     return 0;
 }
 
+/*  req runs the reliable client (zk_caller): it only connects, and
+    --retries (its only user) needs --timeout, the time each attempt waits
+    (without one, a request gets one attempt without a limit).         */
+static int
+s_settle_req (const zk_cat_config_t *config, int type, char *reason, size_t size)
+{
+    if (config->retries && type != ZMQ_REQ)
+        return zk_engine_reason (reason, size, "--retries: only a req socket retries (this is %s)",
+                                 zk_spec_type_to_name (type));
+    if (config->retries < 0 || config->retries > ZK_CALLER_MAX_RETRIES)
+        return zk_engine_reason (reason, size, "--retries: %d is not in 0..%d", config->retries,
+                                 ZK_CALLER_MAX_RETRIES);
+    if (config->retries && config->timeout <= 0)
+        return zk_engine_reason (reason, size,
+                                 "--retries needs --timeout SECONDS: how long each attempt waits "
+                                 "for its reply");
+    if (type != ZMQ_REQ)
+        return 0;
+    char why[512];
+    if (zk_caller_validate (config->spec, NULL, why, sizeof why))
+        return zk_engine_reason (reason, size, "%s", why);
+    return 0;
+}
+
 static int
 s_settle (const zk_cat_config_t *config, s_settings_t *settings, char *reason, size_t size)
 {
@@ -268,7 +358,7 @@ s_settle (const zk_cat_config_t *config, s_settings_t *settings, char *reason, s
     }
     if (config->null_delimiter)
         settings->delimiter = 0;
-    if (config->raw)
+    if (config->raw || settings->queue_mode == S_QUEUE_SUBMIT)
         settings->delimiter = -1;
     if (config->frame_sep) {
         int rc = zk_cat_unescape (config->frame_sep, settings->frame_sep,
@@ -333,7 +423,7 @@ s_settle (const zk_cat_config_t *config, s_settings_t *settings, char *reason, s
     settings->send_timeout_ms = s_timeout_ms (
         config->timeout, plain_sender ? (int64_t) (ZK_CAT_DEFAULT_SEND_TIMEOUT * 1000) : -1);
     settings->timeout_ms = s_timeout_ms (config->timeout, -1);
-    return 0;
+    return s_settle_req (config, type, reason, size);
 }
 
 int
@@ -562,6 +652,18 @@ s_write_msgpack_header (bool array, size_t count, FILE *out)
     return s_write (bytes, size, out);
 }
 
+//  A frame in JSON: a string when it is valid UTF-8, else {"hex":"..."}.
+static bool
+s_print_json_frame (zframe_t *frame, FILE *out)
+{
+    const uint8_t *data = zframe_data (frame);
+    size_t size = zframe_size (frame);
+    if (zk_utf8_valid (data, size))
+        return zk_json_print_string (data, size, out) == 0;
+    return fputs ("{\"hex\":\"", out) != EOF && s_write_hex (data, size, out)
+           && fputs ("\"}", out) != EOF;
+}
+
 static bool
 s_print_json (zmsg_t *msg, zframe_t *envelope_frame, const zk_envelope_t *envelope, FILE *out)
 {
@@ -570,15 +672,8 @@ s_print_json (zmsg_t *msg, zframe_t *envelope_frame, const zk_envelope_t *envelo
     for (zframe_t *frame = zmsg_first (msg); ok && frame; frame = zmsg_next (msg)) {
         if (frame == envelope_frame)
             continue;
-        const uint8_t *data = zframe_data (frame);
-        size_t size = zframe_size (frame);
-        ok = first || fputc (',', out) != EOF;
+        ok = (first || fputc (',', out) != EOF) && s_print_json_frame (frame, out);
         first = false;
-        if (ok && zk_utf8_valid (data, size))
-            ok = zk_json_print_string (data, size, out) == 0;
-        else if (ok)
-            ok = fputs ("{\"hex\":\"", out) != EOF && s_write_hex (data, size, out)
-                 && fputs ("\"}", out) != EOF;
     }
     ok = ok && fputc (']', out) != EOF;
     if (ok && envelope)
@@ -714,6 +809,27 @@ s_open_queue (zk_cat_t *self)
     return self->client ? 0 : ZK_ESOCKET;
 }
 
+//  req: the reliable client, one attempt of timeout_ms (none: no limit)
+//  and the retries asked for.
+static int
+s_open_caller (zk_cat_t *self)
+{
+    int64_t timeout_ms = self->settings.timeout_ms;
+    zk_caller_config_t config = {
+        .timeout_ms = timeout_ms < 0         ? -1
+                      : timeout_ms > INT_MAX ? INT_MAX
+                                             : (int) timeout_ms,
+        .retries = self->config.retries,
+        .max_size = self->settings.max_size,
+        .max_frames = ZK_CAT_MAX_FRAMES + 2,  //  the REQID and the delimiter too
+        .hwm = self->config.hwm,
+    };
+    if (config.timeout_ms == 0)
+        config.timeout_ms = 1;
+    self->caller = zk_caller_new (self->config.spec, &config);
+    return self->caller ? 0 : ZK_ESOCKET;
+}
+
 static int
 s_write_ready_file (zk_cat_t *self)
 {
@@ -757,6 +873,11 @@ zk_cat_new (const zk_cat_config_t *config)
         goto out_fail;
     if (settings->type == ZK_SPEC_QUEUE) {
         if (s_open_queue (self) || s_write_ready_file (self))
+            goto out_fail;
+        return self;
+    }
+    if (settings->type == ZMQ_REQ) {
+        if (s_open_caller (self) || s_write_ready_file (self))
             goto out_fail;
         return self;
     }
@@ -831,6 +952,7 @@ zk_cat_destroy (zk_cat_t **self_p)
         return;
     s_finish (self, 0);
     zk_client_destroy (&self->client);
+    zk_caller_destroy (&self->caller);
     zk_cat_reader_destroy (&self->reader);
     zk_spec_destroy (&self->spec);
     free (self);
@@ -1347,35 +1469,34 @@ s_run_sender (zk_cat_t *self, FILE *out)
     return s_hand_over (self, rc, linger_ms, timeout_ms);
 }
 
-//  req: one request at a time, each with its own deadline.
+/*  req: one request at a time through the reliable client, which
+    retries and fails over. An error reply is printed and counted, and the
+    next request goes on; a request without a reply ends the run.       */
 static int
 s_run_requester (zk_cat_t *self, FILE *out)
 {
-    int64_t timeout_ms = self->settings.timeout_ms;
     uint64_t limit = self->config.count ? (uint64_t) self->config.count : UINT64_MAX;
     int rc = 0;
     while (rc == 0 && self->stats.received < limit) {
-        zmsg_t *msg;
+        zmsg_t *msg, *reply;
         rc = s_next_message (self, &msg);
         if (rc || !msg)
             break;
-        int64_t deadline = timeout_ms < 0 ? -1 : zk_now_ms () + timeout_ms;
-        rc = s_send (self, &msg, deadline, out);
-        if (msg)
-            s_send_failed (self, rc, timeout_ms);
-        zmsg_destroy (&msg);
-        if (rc == 0) {
-            rc = s_wait (self, ZMQ_POLLIN, deadline);
-            if (rc == 0) {
-                zk_error ("no reply to message %" PRIu64 " within %g s", self->stats.sent,
-                          s_seconds (timeout_ms));
-                rc = ZK_ETIMEDOUT;
-            }
-            else if (rc > 0)
-                rc = s_take (self, out, deadline);
+        self->stats.sent++;
+        rc = zk_caller_call (self->caller, &msg, &reply);
+        if (reply) {
+            int shown = s_show (self, reply, out);
+            zmsg_destroy (&reply);
+            rc = shown ? shown : rc == ZK_ECOMMAND ? 0 : rc;
+        }
+        else if (rc == ZK_ETIMEDOUT || rc == ZK_EINVAL) {
+            zk_error ("message %" PRIu64 ": %s", self->stats.sent,
+                      zk_caller_last_error (self->caller));
+            if (rc == ZK_EINVAL)
+                rc = ZK_EPROTO;  //  the input, not the command line
         }
     }
-    return s_hand_over (self, rc, 0, timeout_ms);
+    return s_hand_over (self, rc, 0, self->settings.timeout_ms);
 }
 
 //  dealer: send everything (pipelined), then collect the replies.
@@ -1525,15 +1646,23 @@ s_queue_take (zk_cat_t *self, FILE *out)
     return rc;
 }
 
-//  Print text, escaping control bytes (\xHH), so one entry stays one line.
+//  Print size bytes of data, escaping control bytes (\xHH), so one entry
+//  stays one line.
+static void
+s_print_clean_bytes (const void *data, size_t size, FILE *out)
+{
+    const unsigned char *bytes = data;
+    for (size_t index = 0; index < size; index++)
+        if (bytes[index] < 32 || bytes[index] == 127)
+            fprintf (out, "\\x%02x", bytes[index]);
+        else
+            fputc (bytes[index], out);
+}
+
 static void
 s_print_clean (const char *text, FILE *out)
 {
-    for (const unsigned char *byte = (const unsigned char *) text; *byte; byte++)
-        if (*byte < 32 || *byte == 127)
-            fprintf (out, "\\x%02x", *byte);
-        else
-            fputc (*byte, out);
+    s_print_clean_bytes (text, strlen (text), out);
 }
 
 //  --list: one line per message, "ID ATTEMPTS REASON".
@@ -1609,6 +1738,339 @@ s_queue_requeue (zk_cat_t *self)
     return 0;
 }
 
+//  --------------------------------------------------------------------------
+//  Async jobs: --submit, --status, --wait
+
+#define S_JOB_REQUEST_MS  5000  //  --wait: one TRACE/STATUS at most (then asked again)
+#define S_JOB_POLL_MIN_MS 20    //  --wait: first pause between polls, doubling
+#define S_JOB_POLL_MAX_MS 500   //  up to this
+
+//  --submit: all of the input (or the one --data) is the job's body; its
+//  id is printed once the server confirmed it durable.
+static int
+s_queue_submit (zk_cat_t *self, FILE *out)
+{
+    zk_client_t *client = self->client;
+    zmsg_t *msg;
+    int rc = s_next_message (self, &msg);
+    if (rc == ZK_EINTR)
+        return 0;
+    if (rc)
+        return rc;
+    if (!msg)
+        msg = zk_cat_split ("", 0, NULL, 0);  //  no input at all: an empty job
+    size_t frames = zmsg_size (msg);
+    uint8_t id[ZK_ID_SIZE];
+    rc = zk_client_put (client, NULL, &msg, id);
+    if (rc == ZK_EINVAL) {
+        zk_error ("the job has %zu frames: a queue message has 1 to %d", frames,
+                  ZK_CLIENT_MAX_FRAMES);
+        return ZK_ETOOBIG;
+    }
+    self->stats.sent++;
+    if (rc == 0)
+        rc = zk_client_flush (client, -1);
+    if (rc == ZK_EINTR)
+        return 0;
+    if (rc) {
+        zk_client_stats_t stats;
+        zk_client_stats (client, &stats);
+        self->stats.unsent = 1;
+        if (stats.connects == 0)
+            zk_error ("job not confirmed durable: no connection to the queue server within %g s",
+                      s_seconds (self->settings.send_timeout_ms));
+        else
+            zk_error ("job not confirmed durable: %s", zk_client_last_error (client));
+        return ZK_ETIMEDOUT;
+    }
+    self->stats.delivered = true;
+    char text[ZK_ID_TEXT_SIZE];
+    zk_id_format (id, text);
+    if (out && (fprintf (out, "%s\n", text) < 0 || fflush (out))) {
+        zk_error ("cannot write output: %s", strerror (errno));
+        return ZK_EIO;
+    }
+    return 0;
+}
+
+//  Microseconds since the epoch as ISO-8601 UTC, "2026-11-22T02:31:05.123456Z";
+//  "-" for 0 (not yet).
+static void
+s_iso_time (int64_t us, char *out, size_t size)
+{
+    if (us <= 0) {
+        snprintf (out, size, "-");
+        return;
+    }
+    time_t seconds = (time_t) (us / 1000000);
+    struct tm tm;
+    if (!gmtime_r (&seconds, &tm)) {
+        snprintf (out, size, "%" PRId64, us);
+        return;
+    }
+    char date[40];
+    strftime (date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf (out, size, "%s.%06dZ", date, (int) (us % 1000000));
+}
+
+//  The same in JSON: a string, or null for 0.
+static bool
+s_json_time (const char *name, int64_t us, FILE *out)
+{
+    char text[64];
+    s_iso_time (us, text, sizeof text);
+    if (us <= 0)
+        return fprintf (out, ",\"%s\":null", name) > 0;
+    return fprintf (out, ",\"%s\":\"%s\"", name, text) > 0;
+}
+
+//  A result worth printing on its "result:" line: one frame of UTF-8 text
+//  without control bytes (a final newline aside).
+static bool
+s_is_text_line (zmsg_t *detail)
+{
+    zframe_t *frame = zmsg_first (detail);
+    if (zmsg_size (detail) != 1)
+        return zmsg_size (detail) == 0;
+    const uint8_t *data = zframe_data (frame);
+    size_t size = zframe_size (frame);
+    if (size && data[size - 1] == '\n')
+        size--;
+    if (!zk_utf8_valid (data, size))
+        return false;
+    for (size_t index = 0; index < size; index++)
+        if (data[index] < 32 || data[index] == 127)
+            return false;
+    return true;
+}
+
+/*  The text form of --status:
+        STATE attempt=N since=TIME queue=QUEUE
+        path: QUEUE STATE attempts=N consumer=C accepted=TIME started=TIME finished=TIME
+              (one line per step)
+        result: TEXT                  done, a result that is one line of text
+        result: N bytes follow        done, any other result: its bytes raw, last
+        reason: TEXT                  dead (control bytes as \xHH)                */
+static bool
+s_print_job_text (const zk_client_job_t *job, const zk_cat_output_t *output, FILE *out)
+{
+    char since[64];
+    s_iso_time (job->since_us, since, sizeof since);
+    fprintf (out, "%s attempt=%" PRIu64 " since=%s queue=%s\n", job->state, job->attempt, since,
+             job->queue);
+    for (size_t index = 0; index < job->path.count; index++) {
+        const zk_client_step_t *step = &job->path.steps[index];
+        char accepted[64], started[64], finished[64];
+        s_iso_time (step->accepted_us, accepted, sizeof accepted);
+        s_iso_time (step->started_us, started, sizeof started);
+        s_iso_time (step->finished_us, finished, sizeof finished);
+        fprintf (out,
+                 "%s%s %s attempts=%" PRIu64 " consumer=%s accepted=%s started=%s finished=%s\n",
+                 index ? "      " : "path: ", step->queue, step->state, step->attempts,
+                 step->consumer[0] ? step->consumer : "-", accepted, started, finished);
+    }
+    zmsg_t *detail = job->detail;
+    if (streq (job->state, "dead")) {
+        fputs ("reason: ", out);
+        zframe_t *reason = detail ? zmsg_first (detail) : NULL;
+        if (reason)
+            s_print_clean_bytes (zframe_data (reason), zframe_size (reason), out);
+        fputc ('\n', out);
+    }
+    else if (streq (job->state, "done") && (!detail || s_is_text_line (detail))) {
+        zframe_t *result = detail ? zmsg_first (detail) : NULL;
+        size_t size = result ? zframe_size (result) : 0;
+        if (size && zframe_data (result)[size - 1] == '\n')
+            size--;
+        fputs ("result: ", out);
+        s_write (result ? zframe_data (result) : NULL, size, out);
+        fputc ('\n', out);
+    }
+    else if (streq (job->state, "done")) {
+        fprintf (out, "result: %zu bytes follow\n", zmsg_content_size (detail));
+        return zk_cat_print (output, detail, out) == 0;
+    }
+    return !ferror (out);
+}
+
+//  The JSON form of --status: one object on one line (docs/protocol.md 7.12).
+static bool
+s_print_job_json (const zk_client_job_t *job, const char *id, FILE *out)
+{
+    char since[64];
+    s_iso_time (job->since_us, since, sizeof since);
+    bool ok = fprintf (out, "{\"id\":\"%s\",\"state\":", id) > 0
+              && zk_json_print_string (job->state, strlen (job->state), out) == 0
+              && fputs (",\"queue\":", out) != EOF
+              && zk_json_print_string (job->queue, strlen (job->queue), out) == 0
+              && fprintf (out, ",\"attempt\":%" PRIu64, job->attempt) > 0
+              && s_json_time ("since", job->since_us, out);
+    zmsg_t *detail = job->detail;
+    bool done = streq (job->state, "done"), dead = streq (job->state, "dead");
+    if (ok && (done || dead)) {
+        ok = fputs (done ? ",\"result\":" : ",\"reason\":", out) != EOF;
+        size_t frames = detail ? zmsg_size (detail) : 0;
+        if (frames == 0)
+            ok = ok && fputs ("\"\"", out) != EOF;
+        else if (frames == 1)
+            ok = ok && s_print_json_frame (zmsg_first (detail), out);
+        else {
+            ok = ok && fputc ('[', out) != EOF;
+            for (zframe_t *frame = zmsg_first (detail); ok && frame; frame = zmsg_next (detail))
+                ok = (frame == zmsg_first (detail) || fputc (',', out) != EOF)
+                     && s_print_json_frame (frame, out);
+            ok = ok && fputc (']', out) != EOF;
+        }
+    }
+    ok = ok && fputs (",\"path\":[", out) != EOF;
+    for (size_t index = 0; ok && index < job->path.count; index++) {
+        const zk_client_step_t *step = &job->path.steps[index];
+        ok = fprintf (out, "%s{\"queue\":", index ? "," : "") > 0
+             && zk_json_print_string (step->queue, strlen (step->queue), out) == 0
+             && fputs (",\"state\":", out) != EOF
+             && zk_json_print_string (step->state, strlen (step->state), out) == 0
+             && fprintf (out, ",\"attempts\":%" PRIu64, step->attempts) > 0
+             && s_json_time ("accepted", step->accepted_us, out)
+             && s_json_time ("started", step->started_us, out)
+             && s_json_time ("finished", step->finished_us, out)
+             && fputs (",\"consumer\":", out) != EOF;
+        if (ok && step->consumer[0])
+            ok = zk_json_print_string (step->consumer, strlen (step->consumer), out) == 0;
+        else if (ok)
+            ok = fputs ("null", out) != EOF;
+        ok = ok && fputc ('}', out) != EOF;
+    }
+    return ok && fputs ("]}\n", out) != EOF;
+}
+
+//  A job's state (--status, --wait), or the error said (an unknown id is
+//  ZK_ENOENT; the others only when not quiet).
+static int
+s_ask_job (zk_cat_t *self, zk_client_job_t *job, bool quiet)
+{
+    const char *id = self->config.status ? self->config.status : self->config.wait;
+    const char *queue = zk_client_queue (self->client);
+    int rc = zk_client_job (self->client, NULL, self->settings.id, job);
+    if (rc == ZK_ENOENT)
+        zk_error ("job %s unknown in %s", id, queue);
+    else if (rc && rc != ZK_EINTR && !quiet)
+        zk_error ("cannot get the state of job %s in %s: %s (%s)", id, queue, zk_strerror (rc),
+                  zk_client_last_error (self->client));
+    return rc;
+}
+
+//  --status ID: the job's state, as text or JSON.
+static int
+s_queue_status (zk_cat_t *self, FILE *out)
+{
+    zk_client_job_t job;
+    int rc = s_ask_job (self, &job, false);
+    if (rc == ZK_EINTR)
+        return 0;
+    if (rc)
+        return rc == ZK_ETIMEDOUT ? ZK_ETIMEDOUT : ZK_EIO;
+    self->stats.received++;
+    bool ok = true;
+    if (out) {
+        char id[ZK_ID_TEXT_SIZE];
+        zk_id_format (self->settings.id, id);
+        zk_cat_output_t raw = {.format = ZK_CAT_RAW, .delimiter = -1};
+        ok = (self->settings.format == ZK_CAT_JSON ? s_print_job_json (&job, id, out)
+                                                   : s_print_job_text (&job, &raw, out))
+             && fflush (out) == 0;
+    }
+    zmsg_destroy (&job.detail);
+    if (!ok) {
+        zk_error ("cannot write output: %s", strerror (errno));
+        return ZK_EIO;
+    }
+    return 0;
+}
+
+/*  --wait ID: ask for the job's state (backing off from 20 ms to 500 ms
+    between asks) until it is done (print its result as it is: 0), dead
+    (its reason on stderr: ZK_ECOMMAND) or the timeout passed
+    (ZK_ETIMEDOUT). A server that does not answer for a while is asked
+    again (the job is durable: it goes on without us).                   */
+static int
+s_queue_wait (zk_cat_t *self, FILE *out)
+{
+    int64_t timeout_ms = self->settings.timeout_ms;
+    int64_t deadline = timeout_ms < 0 ? -1 : zk_now_ms () + timeout_ms;
+    const char *id = self->config.wait;
+    const char *queue = zk_client_queue (self->client);
+    int64_t pause = S_JOB_POLL_MIN_MS;
+    char state[16] = "unknown";
+    while (true) {
+        int64_t left = deadline < 0 ? S_JOB_REQUEST_MS : deadline - zk_now_ms ();
+        zk_client_set_timeout (self->client, (int) (left < 1                  ? 1
+                                                    : left > S_JOB_REQUEST_MS ? S_JOB_REQUEST_MS
+                                                                              : left));
+        zk_client_job_t job;
+        int rc = s_ask_job (self, &job, true);
+        if (rc == ZK_ENOENT)
+            return rc;
+        if (rc == 0) {
+            snprintf (state, sizeof state, "%s", job.state);
+            if (streq (job.state, "done")) {
+                zk_cat_output_t raw = {.format = ZK_CAT_RAW, .delimiter = -1};
+                raw.frame_sep = self->settings.frame_sep_size ? self->settings.frame_sep : NULL;
+                raw.frame_sep_size = self->settings.frame_sep_size;
+                bool ok = !out || !job.detail
+                          || (zk_cat_print (&raw, job.detail, out) == 0 && fflush (out) == 0);
+                zmsg_destroy (&job.detail);
+                self->stats.received++;
+                if (!ok) {
+                    zk_error ("cannot write output: %s", strerror (errno));
+                    return ZK_EIO;
+                }
+                return 0;
+            }
+            if (streq (job.state, "dead")) {
+                zframe_t *reason = job.detail ? zmsg_first (job.detail) : NULL;
+                char text[1024] = "";
+                if (reason) {
+                    FILE *stream = fmemopen (text, sizeof text - 1, "w");
+                    if (stream) {
+                        s_print_clean_bytes (zframe_data (reason), zframe_size (reason), stream);
+                        fclose (stream);
+                    }
+                }
+                zk_error ("job %s is dead in %s: %s", id, job.queue, text);
+                zmsg_destroy (&job.detail);
+                return ZK_ECOMMAND;
+            }
+            zmsg_destroy (&job.detail);
+        }
+        else if (rc == ZK_ETIMEDOUT || rc == ZK_EIO)
+            zk_warn_limited ("no answer about job %s from the queue server (%s): asking again", id,
+                             zk_client_last_error (self->client));
+        else if (rc != ZK_EINTR) {
+            zk_error ("cannot get the state of job %s in %s: %s (%s)", id, queue, zk_strerror (rc),
+                      zk_client_last_error (self->client));
+            return ZK_EIO;
+        }
+        //  Pause, in slices so that an interrupt is seen at once.
+        int64_t until = zk_now_ms () + pause;
+        if (deadline >= 0 && until > deadline)
+            until = deadline;
+        while (!zsys_interrupted && zk_now_ms () < until) {
+            int64_t slice = until - zk_now_ms ();
+            zmq_poll (NULL, 0, slice > S_SLICE_MS ? S_SLICE_MS : slice < 0 ? 0 : (long) slice);
+        }
+        if (zsys_interrupted) {
+            zk_error ("interrupted before job %s ended (%s in %s)", id, state, queue);
+            return ZK_ETIMEDOUT;
+        }
+        if (deadline >= 0 && zk_now_ms () >= deadline) {
+            zk_error ("job %s did not end within %g s (%s in %s)", id, s_seconds (timeout_ms),
+                      state, queue);
+            return ZK_ETIMEDOUT;
+        }
+        pause = pause * 2 > S_JOB_POLL_MAX_MS ? S_JOB_POLL_MAX_MS : pause * 2;
+    }
+}
+
 static int
 s_run_queue (zk_cat_t *self, FILE *out)
 {
@@ -1616,6 +2078,9 @@ s_run_queue (zk_cat_t *self, FILE *out)
         case S_QUEUE_TAKE: return s_queue_take (self, out);
         case S_QUEUE_LIST: return s_queue_list (self, out);
         case S_QUEUE_REQUEUE: return s_queue_requeue (self);
+        case S_QUEUE_SUBMIT: return s_queue_submit (self, out);
+        case S_QUEUE_STATUS: return s_queue_status (self, out);
+        case S_QUEUE_WAIT: return s_queue_wait (self, out);
         default: return s_queue_put (self);
     }
 }

@@ -82,6 +82,8 @@ typedef struct {
     int linger_ms;          //  <0 = ZK_DEFAULT_LINGER_MS
     int stats_interval_ms;  //  0 = no periodic report
     bool forwarder;         //  xpub verbose, count and log subscriptions
+    bool lb;                //  the ZKW/1 load balancer (src/zk_lb.c) instead
+    int heartbeat_ms;       //  lb: heartbeat interval; 0 = ZK_LB_HEARTBEAT_MS
 } zk_device_config_t;
 
 //  Check the specs and the capture/control types (not the pair: that is
@@ -121,6 +123,38 @@ typedef struct {
 //  the device options, bound to values.
 void zk_device_options (zk_option_t *table, zk_device_options_t *values);
 
+//  Free a configuration copied by zk_device_start (the actor owns it).
+void zk_device_config_free (zk_device_config_t *config);
+
+//  Serve one message of a control socket (docs/protocol.md 4.4), for
+//  every device engine: PAUSE and RESUME set *paused; TERMINATE sets
+//  *terminated and tells the owner ("TERMINATED" on pipe); STATISTICS is
+//  answered with what statistics (arg, text, size) writes.
+typedef void (zk_device_text_fn) (void *arg, char *text, size_t size);
+void zk_device_control (zsock_t *control, zsock_t *pipe, bool *paused, bool *terminated,
+                        zk_device_text_fn *statistics, void *arg);
+
+//  The pipe commands of a device engine (see above): $TERM (returns
+//  false), PAUSE and RESUME (set *paused), STATS (sends what stats (arg)
+//  makes), ENDPOINTS (of specs: frontend, backend, capture, control, each
+//  may be NULL). Returns true but on $TERM.
+typedef zmsg_t *(zk_device_stats_fn) (void *arg);
+bool zk_device_pipe (zsock_t *pipe, const char *name, bool *paused, zk_device_stats_fn *stats,
+                     void *arg, zk_spec_t *const specs[4]);
+
+//  Send a copy of frames[0 .. count) on socket (zmq_msg_copy: shared, not
+//  copied), without blocking. False when the socket could not take it.
+bool zk_device_copy_out (void *socket, zmq_msg_t *frames, size_t count);
+
+/*  zk_lb — the load balancer of zkit-proxy --lb (src/zk_lb.c), the proxy
+    side of ZKW/1 (docs/protocol.md section 10). zk_device_start runs it
+    for a configuration with lb set; the pipe protocol is the device's.  */
+
+#define ZK_LB_HEARTBEAT_MS 1000  //  default heartbeat interval
+
+//  The actor; args is a configuration copied by zk_device_start, owned.
+void zk_lb_actor (zsock_t *pipe, void *args);
+
 /*  Validators' helpers (src/zk_engine.c): a validator returns 0, or
     ZK_EINVAL with a one-line reason, and logs nothing.                 */
 
@@ -148,8 +182,17 @@ int zk_engine_spec_type (const char *role, const char *text, char *reason, size_
     (in the ready list: redeliveries at the front, first deliveries at
     the back), LEASED (in the lease list, oldest deadline first), ACKING
     and MOVING (an ack, or a copy into another queue, is appended and not
-    yet durable). Finished states, kept for STATUS and dedup until they
-    expire: DONE, DEAD, MOVED (in the finished list).                    */
+    yet durable; ACKING also while a FWD is). Finished states, kept for
+    STATUS, TRACE and dedup until they expire: DONE (acked, or forwarded:
+    ZK_QENTRY_FORWARDED), DEAD, MOVED (in the finished list).
+
+    Forwards (FWD, docs/protocol.md 7.8): the PUT record in the target
+    queue carries where the message came from and decides; the FORWARDED
+    record in the source confirms it. A queue's replay leaves a message
+    whose latest record is a FORWARDED record with a target position
+    live and pending; zk_qstore_reconcile_pending and
+    zk_qstore_reconcile_origins settle both directions once every queue
+    of the server is open.                                               */
 
 #define ZK_QSTORE_NIL         UINT32_MAX
 #define ZK_QSTORE_RECORD_HEAD 32  //  fixed part of every record payload
@@ -174,21 +217,56 @@ typedef enum {
     ZK_QREC_RELEASE = 3,  //  a delivery ended without an ack; attempts = deliveries so far
     ZK_QREC_DEAD = 4,     //  copied into NAME.dead; text = the reason
     ZK_QREC_MOVED = 5,    //  copied into another queue by MOVE; text = its name
+    ZK_QREC_FORWARDED = 6,  //  done by FWD; text = the target queue
 } zk_qrec_type_t;
 
-//  One message's index entry: 72 bytes, plus its slot in the id map.
+#define ZK_QENTRY_FORWARDED 0x04  //  flags: DONE by a FWD; holder = the target's name index
+
+//  One message's index entry: 80 bytes, plus its slot in the id map.
 typedef struct {
     uint8_t msgid[16];
     zk_journal_pos_t pos;    //  live: the put record; finished: the ack/dead/moved record
     int64_t put_us;          //  accepted (realtime µs): the dedup window runs from here
-    int64_t since_us;        //  last state change (realtime µs)
+    int64_t since_us;        //  last state change (realtime µs); LEASED: when the lease began
     int64_t lease_deadline;  //  LEASED: monotonic ms
     uint32_t prev, next;     //  links in the ready, lease or finished list
-    uint32_t holder;         //  LEASED: the client slot holding it
+    uint32_t holder;         //  LEASED: the client slot holding it; DONE by FWD: the target
     uint16_t attempts;       //  deliveries so far
     uint8_t state;           //  zk_qstate_t
     uint8_t flags;
+    uint32_t origin;  //  name index of the queue it was forwarded from; 0: none
 } zk_qentry_t;
+
+/*  Queue names by a small index (1, 2, ...; 0 is none), shared by the
+    queues of one server, so an entry names its origin or its forward
+    target in 4 bytes. Names are never removed.                          */
+typedef struct {
+    zhashx_t *map;  //  name → index
+    char **names;   //  [index - 1]
+    uint32_t count, capacity;
+} zk_qnames_t;
+
+//  0, or ZK_ENOMEM.
+int zk_qnames_init (zk_qnames_t *self);
+void zk_qnames_fini (zk_qnames_t *self);
+//  The index of name (size bytes; a valid queue name), added on first
+//  sight. 0 for an invalid name, or when out of memory or room (logged).
+uint32_t zk_qnames_intern (zk_qnames_t *self, const char *name, size_t size);
+//  The name of index, or NULL. Borrowed: valid as long as self.
+const char *zk_qnames_get (const zk_qnames_t *self, uint32_t index);
+
+/*  A record's optional fields (docs/protocol.md 8.9), decoded or to
+    write: views into a buffer the caller keeps alive.                   */
+typedef struct {
+    int64_t started_us;    //  when the delivery this record ends began; 0: unknown
+    const char *consumer;  //  that delivery's consumer name (consumer_size bytes)
+    size_t consumer_size;  //  0: unknown
+    const char *origin;    //  PUT: the queue it was forwarded from (origin_size bytes)
+    size_t origin_size;    //  0: not forwarded
+    uint32_t origin_attempts;     //  PUT: its deliveries in the origin queue
+    bool has_target_pos;          //  FORWARDED: decided by the put record at target_pos
+    zk_journal_pos_t target_pos;  //  FORWARDED: the put record in the target queue
+} zk_qmeta_t;
 
 typedef struct {
     uint32_t head, tail;
@@ -207,6 +285,7 @@ typedef struct {
     size_t body_size;  //  all frames
     const uint8_t *frames[ZK_QUEUE_BODY_FRAMES];
     size_t sizes[ZK_QUEUE_BODY_FRAMES];
+    zk_qmeta_t meta;
 } zk_qrecord_t;
 
 typedef struct {
@@ -215,11 +294,12 @@ typedef struct {
     int64_t dedup_window_us;  //  a finished entry dedups this long after its put
     int64_t result_ttl_us;    //  and is kept at least this long after it finished
     size_t max_done;          //  finished entries kept at most (oldest forgotten first)
+    zk_qnames_t *names;       //  the server's name table; NULL: origins are not kept
 } zk_qstore_config_t;
 
 typedef struct {
     uint64_t put, duplicates, delivered, redelivered, acked, nacked;
-    uint64_t expired, released, dead, moved;
+    uint64_t expired, released, dead, moved, forwarded;
     uint64_t bad_records;   //  valid journal records with an invalid payload, at replay
     uint64_t damaged_runs;  //  damage the journal reported at open
     uint64_t unreadable;    //  messages whose record could not be read back (dropped)
@@ -231,7 +311,29 @@ typedef struct {
     int64_t last_us;  //  time of its newest record
 } zk_qsegment_t;
 
+//  Replay: a FORWARDED record still to be settled (its message's latest).
 typedef struct {
+    uint8_t msgid[16];
+    zk_journal_pos_t pos;  //  the FORWARDED record
+    int64_t time_us;       //  its time
+    uint32_t target;       //  its target's name index
+} zk_qpending_t;
+
+//  A forward's facts, for the FORWARDED record (zk_qstore_forward).
+typedef struct {
+    const char *target;  //  the target queue's name (NUL-terminated)
+    int64_t time_us;     //  when it was forwarded (the record's time)
+    uint32_t attempts;   //  deliveries in this queue
+    int64_t started_us;  //  when the delivery that forwarded it began
+    const char *consumer;         //  that delivery's consumer, or NULL
+    bool has_target_pos;          //  false: the record decides alone (TO held it already)
+    zk_journal_pos_t target_pos;  //  the put record in the target
+} zk_qforward_t;
+
+//  The store of the queue called name among a server's queues, or NULL.
+typedef struct _zk_qstore_t *(zk_qstore_lookup_fn) (void *arg, const char *name);
+
+typedef struct _zk_qstore_t {
     char name[ZK_QUEUE_NAME_MAX + 1];
     zk_journal_t *journal;
     zk_qstore_config_t config;
@@ -248,6 +350,8 @@ typedef struct {
     uint8_t *buffer;  //  records read back
     size_t buffer_size;
     zk_qcounters_t counters;
+    zk_qpending_t *pending;  //  replay: FORWARDED records to settle (then freed)
+    size_t pending_count, pending_capacity;
 } zk_qstore_t;
 
 //  Open (or create) queue name's journal in dir/name and rebuild the
@@ -272,10 +376,12 @@ void zk_qstore_forget (zk_qstore_t *self, uint32_t id);
 //  Append a put record and add a PUTTING entry (the id must not be in
 //  the index). frames: count views of the body. A dead letter has text
 //  (why it died) and attempts (its deliveries before; the new entry
-//  starts at 0). seq_p gets the record's seq. On error nothing is added.
+//  starts at 0); a forwarded message has meta (origin and the delivery
+//  that forwarded it; may be NULL). seq_p gets the record's seq. On
+//  error nothing is added.
 int zk_qstore_put (zk_qstore_t *self, const uint8_t *msgid, int64_t now_us, const char *text,
-                   size_t text_size, uint32_t attempts, const struct iovec *frames, int count,
-                   uint32_t *id_p, uint64_t *seq_p);
+                   size_t text_size, uint32_t attempts, const zk_qmeta_t *meta,
+                   const struct iovec *frames, int count, uint32_t *id_p, uint64_t *seq_p);
 //  The put became durable (QUEUED at the back) or failed (entry dropped).
 void zk_qstore_put_done (zk_qstore_t *self, uint32_t id, bool ok);
 
@@ -288,10 +394,11 @@ int zk_qstore_read_at (zk_qstore_t *self, zk_journal_pos_t pos, zk_qrecord_t *re
 //  QUEUED → LEASED to holder until deadline (monotonic ms); attempts + 1.
 void zk_qstore_lease (zk_qstore_t *self, uint32_t id, uint32_t holder, int64_t deadline,
                       int64_t now_us);
-//  LEASED → ACKING with an ack record (result: count frames), whose seq
-//  and position go to *record. On error the message is QUEUED at the front.
+//  LEASED → ACKING with an ack record (result: count frames; consumer:
+//  the holder's name or NULL), whose seq and position go to *record. On
+//  error the message is QUEUED at the front.
 int zk_qstore_ack (zk_qstore_t *self, uint32_t id, const struct iovec *result, int count,
-                   int64_t now_us, zk_journal_record_t *record);
+                   const char *consumer, int64_t now_us, zk_journal_record_t *record);
 //  The ack (its record at pos) became durable (DONE) or failed (QUEUED at
 //  the front).
 void zk_qstore_ack_done (zk_qstore_t *self, uint32_t id, bool ok, zk_journal_pos_t pos,
@@ -302,9 +409,29 @@ void zk_qstore_release (zk_qstore_t *self, uint32_t id, const char *reason, int6
 //  QUEUED or LEASED → MOVING.
 void zk_qstore_take (zk_qstore_t *self, uint32_t id, int64_t now_us);
 //  The copy is durable (type ZK_QREC_DEAD or ZK_QREC_MOVED: the record is
-//  appended, the entry finishes), or failed (QUEUED at the front).
+//  appended, with meta (may be NULL), the entry finishes), or failed
+//  (QUEUED at the front).
 void zk_qstore_move_done (zk_qstore_t *self, uint32_t id, bool ok, uint8_t type, const char *text,
-                          int64_t now_us);
+                          const zk_qmeta_t *meta, int64_t now_us);
+//  LEASED → ACKING without a record (a FWD whose put is being stored).
+void zk_qstore_hold (zk_qstore_t *self, uint32_t id);
+//  QUEUED, LEASED or ACKING → ACKING, with a FORWARDED record (seq and
+//  position to *record). On error the entry stays ACKING: the caller
+//  finishes it with zk_qstore_forward_done.
+int zk_qstore_forward (zk_qstore_t *self, uint32_t id, const zk_qforward_t *forward,
+                       zk_journal_record_t *record);
+//  ACKING → DONE by a forward to target (a name index) at time_us, its
+//  FORWARDED record at pos (size 0: none); or, when !ok, QUEUED at the
+//  front with a RELEASE record that cancels any FORWARDED record.
+void zk_qstore_forward_done (zk_qstore_t *self, uint32_t id, bool ok, zk_journal_pos_t pos,
+                             uint32_t target, int64_t time_us, int64_t now_us);
+//  After every queue is open: settle this queue's pending forwards
+//  against their targets (found through lookup), and finish the
+//  messages of other queues that this one holds forwarded from them.
+//  Records they write are appended, not synced. The number of messages
+//  settled either way.
+size_t zk_qstore_reconcile_pending (zk_qstore_t *self, zk_qstore_lookup_fn *lookup, void *arg);
+size_t zk_qstore_reconcile_origins (zk_qstore_t *self, zk_qstore_lookup_fn *lookup, void *arg);
 //  A message whose record cannot be read back: finish it as DEAD with
 //  reason, without a copy (counted, logged).
 void zk_qstore_drop (zk_qstore_t *self, uint32_t id, const char *reason, int64_t now_us);
@@ -326,11 +453,12 @@ int zk_qrecord_decode (uint8_t type, const uint8_t *payload, size_t size, zk_qre
 
 typedef struct _zk_qserver_queue_t zk_qserver_queue_t;
 
-//  A consumer of one queue: its credit window and what it holds.
+//  A consumer of one queue: its credit window, what it holds, its name.
 typedef struct {
     uint32_t client;  //  slot
     uint32_t window;
     uint32_t held;
+    char consumer[ZK_QUEUE_CONSUMER_MAX + 1];  //  GET's CONSUMER; "" when none was given
 } zk_qserver_sub_t;
 
 struct _zk_qserver_queue_t {
@@ -372,6 +500,8 @@ typedef enum {
     ZK_QREPLY_STATS,
     ZK_QREPLY_LIST,
     ZK_QREPLY_MOVES,  //  NACK dead and MOVE: OK COUNT / OK when the moves settled
+    ZK_QREPLY_FWD,    //  OK once the forward is decided (the target's put, or the record)
+    ZK_QREPLY_TRACE,
 } zk_qserver_kind_t;
 
 typedef struct {
@@ -389,7 +519,15 @@ typedef struct {
     uint32_t number;  //  GET window, LIST max
     uint32_t moved, move_failed, moves_open;
     bool count_reply;  //  ZK_QREPLY_MOVES: reply OK COUNT (MOVE) rather than OK (NACK)
-    char name[ZK_QUEUE_NAME_MAX + 1];  //  ZK_QREPLY_STATS of one queue
+    char name[ZK_QUEUE_NAME_MAX + 1];  //  ZK_QREPLY_STATS of one queue; GET's CONSUMER
+    //  ZK_QREPLY_FWD: the target, its new entry (ZK_QSTORE_NIL: it held the
+    //  message already) whose put record is seq; the FORWARDED record of
+    //  entry is source_seq (0: none) at pos.
+    zk_qserver_queue_t *target;
+    uint32_t target_entry;
+    uint32_t target_index;  //  the target's name index
+    uint64_t source_seq;
+    int64_t time_us;
 } zk_qserver_completion_t;
 
 typedef struct {
@@ -403,6 +541,8 @@ typedef struct {
     bool failed;          //  the copy could not be appended
     bool unreadable;      //  the source record could not be read
     char text[ZK_QUEUE_REASON_MAX + 1];
+    int64_t started_us;                        //  a leased message: when its delivery began
+    char consumer[ZK_QUEUE_CONSUMER_MAX + 1];  //  and who had it
 } zk_qserver_move_t;
 
 typedef struct {
@@ -429,6 +569,7 @@ typedef struct {
     zk_qserver_pull_t *pulls;
     size_t pull_count;
 
+    zk_qnames_t names;    //  queue names by index (origins, forward targets)
     zhashx_t *queue_map;  //  name → zk_qserver_queue_t *
     zk_qserver_queue_t **queues;
     size_t queue_count, queue_capacity;
@@ -477,6 +618,8 @@ zk_qserver_queue_t *zk_qserver_queue_get (zk_qserver_t *self, const void *name, 
 zk_qserver_queue_t *zk_qserver_dead_queue (zk_qserver_t *self, zk_qserver_queue_t *queue);
 //  The sub of client slot on queue, or NULL.
 zk_qserver_sub_t *zk_qserver_sub_find (zk_qserver_queue_t *queue, uint32_t slot);
+//  The consumer name of client slot on queue, or NULL when it gave none.
+const char *zk_qserver_consumer (zk_qserver_queue_t *queue, uint32_t slot);
 //  The client behind a routing id (created on first sight), bound to
 //  the connection fd its frames came from. NULL when out of memory.
 zk_qserver_client_t *zk_qserver_client_for (zk_qserver_t *self, const uint8_t *id, size_t size,

@@ -66,6 +66,7 @@ struct _zk_client_t {
     int64_t next_timer;   //  ms; INT64_MAX: none
     zk_client_stats_t stats;
     char last_error[256];
+    char consumer[ZK_CLIENT_CONSUMER_MAX + 1];  //  GET's third argument; "": none
 };
 
 //  ---------------------------------------------------------------------------
@@ -765,9 +766,26 @@ s_wait_request (zk_client_t *self, s_request_t *request, zmsg_t **reply_p)
 //  ---------------------------------------------------------------------------
 //  Life cycle
 
+//  A consumer name: 1..64 bytes of printable ASCII without spaces.
+static bool
+s_consumer_valid (const char *name, size_t size)
+{
+    if (size < 1 || size > ZK_CLIENT_CONSUMER_MAX)
+        return false;
+    for (size_t index = 0; index < size; index++)
+        if (name[index] <= ' ' || name[index] > '~')
+            return false;
+    return true;
+}
+
 static int
 s_check_config (const zk_client_config_t *config, char *reason, size_t size)
 {
+    if (config->consumer && !s_consumer_valid (config->consumer, strlen (config->consumer)))
+        return zk_engine_reason (reason, size,
+                                 "a consumer name is 1 to %d printable ASCII bytes without "
+                                 "spaces, not '%.80s'",
+                                 ZK_CLIENT_CONSUMER_MAX, config->consumer);
     if (config->window < 0 || config->window > 1000000)
         return zk_engine_reason (reason, size, "window must be 1 to 1000000, not %d",
                                  config->window);
@@ -804,6 +822,9 @@ zk_client_new (const char *spec_text, const zk_client_config_t *config)
     self->spec = spec;
     self->config = *config;
     zk_client_config_t *settings = &self->config;
+    if (config->consumer)
+        snprintf (self->consumer, sizeof self->consumer, "%s", config->consumer);
+    settings->consumer = self->consumer[0] ? self->consumer : NULL;
     settings->window = settings->window ? settings->window : ZK_CLIENT_DEFAULT_WINDOW;
     settings->timeout_ms = settings->timeout_ms ? settings->timeout_ms : ZK_CLIENT_DEFAULT_TIMEOUT;
     settings->retry_ms = settings->retry_ms ? settings->retry_ms : ZK_CLIENT_DEFAULT_RETRY;
@@ -904,6 +925,13 @@ zk_client_stats (zk_client_t *self, zk_client_stats_t *stats)
 {
     assert (self && stats);
     *stats = self->stats;
+}
+
+void
+zk_client_set_timeout (zk_client_t *self, int timeout_ms)
+{
+    assert (self);
+    self->config.timeout_ms = timeout_ms ? timeout_ms : ZK_CLIENT_DEFAULT_TIMEOUT;
 }
 
 const char *
@@ -1081,6 +1109,18 @@ s_remember_window (zk_client_t *self, const char *queue, int window)
         zhashx_update (self->windows, queue, text);
 }
 
+//  GET's arguments: QUEUE WINDOW [CONSUMER].
+static zmsg_t *
+s_get_message (zk_client_t *self, const char *queue, const char *window)
+{
+    zmsg_t *args = zmsg_new ();
+    zmsg_addstr (args, queue);
+    zmsg_addstr (args, window);
+    if (self->consumer[0])
+        zmsg_addstr (args, self->consumer);
+    return args;
+}
+
 static void
 s_send_windows (zk_client_t *self)
 {
@@ -1088,9 +1128,7 @@ s_send_windows (zk_client_t *self)
          window = zhashx_next (self->windows)) {
         if (streq (window, "0"))
             continue;
-        zmsg_t *args = zmsg_new ();
-        zmsg_addstr (args, (const char *) zhashx_cursor (self->windows));
-        zmsg_addstr (args, window);
+        zmsg_t *args = s_get_message (self, (const char *) zhashx_cursor (self->windows), window);
         s_async (self, "GET", &args, NULL, NULL, false);
     }
 }
@@ -1103,10 +1141,9 @@ s_get_args (zk_client_t *self, const char *queue, int window)
     if (!queue || window < 0 || window > ZK_CLIENT_MAX_WINDOW)
         return NULL;
     s_remember_window (self, queue, window);
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, queue);
-    zmsg_addstrf (args, "%d", window);
-    return args;
+    char text[16];
+    snprintf (text, sizeof text, "%d", window);
+    return s_get_message (self, queue, text);
 }
 
 int
@@ -1233,6 +1270,51 @@ zk_client_nack (zk_client_t *self, const zk_delivery_t *delivery, bool dead, con
     return s_sync (self, "NACK", &args, NULL);
 }
 
+/*  FWD's arguments, QUEUE MSGID TO BODY..., or NULL (ZK_EINVAL, the
+    reason in last_error) for a bad TO or body. *body_p is taken.        */
+static zmsg_t *
+s_fwd_args (zk_client_t *self, const zk_delivery_t *delivery, const char *to, zmsg_t **body_p)
+{
+    zmsg_t *body = *body_p;
+    *body_p = NULL;
+    size_t frames = body ? zmsg_size (body) : 0;
+    to = to ? s_queue (self, to, false) : NULL;
+    if (!to || streq (to, delivery->queue) || frames < 1 || frames > ZK_CLIENT_MAX_FRAMES) {
+        if (!to || streq (to, delivery->queue))
+            snprintf (self->last_error, sizeof self->last_error,
+                      "FWD needs a valid queue other than the delivery's own");
+        else
+            snprintf (self->last_error, sizeof self->last_error,
+                      "a body has 1 to %d frames, not %zu", ZK_CLIENT_MAX_FRAMES, frames);
+        zmsg_destroy (&body);
+        return NULL;
+    }
+    zmsg_t *args = s_message_args (delivery->queue, delivery->id);
+    zmsg_addstr (args, to);
+    zframe_t *frame;
+    while ((frame = zmsg_pop (body)))
+        zmsg_append (args, &frame);
+    zmsg_destroy (&body);
+    return args;
+}
+
+int
+zk_client_fwd_async (zk_client_t *self, const zk_delivery_t *delivery, const char *to,
+                     zmsg_t **body_p, zk_client_fn *done, void *arg)
+{
+    assert (self && delivery && body_p);
+    zmsg_t *args = s_fwd_args (self, delivery, to, body_p);
+    return args ? s_async (self, "FWD", &args, done, arg, false) : ZK_EINVAL;
+}
+
+int
+zk_client_fwd (zk_client_t *self, const zk_delivery_t *delivery, const char *to, zmsg_t **body_p)
+{
+    assert (self && delivery && body_p);
+    zmsg_t *args = s_fwd_args (self, delivery, to, body_p);
+    return args ? s_sync (self, "FWD", &args, NULL) : ZK_EINVAL;
+}
+
 //  The frame's text into out (size bytes), "" when absent or too long.
 static bool
 s_frame_text (zframe_t *frame, char *out, size_t size)
@@ -1278,6 +1360,166 @@ zk_client_status (zk_client_t *self, const char *queue, const uint8_t id[ZK_ID_S
     else
         zmsg_destroy (&reply);
     return 0;
+}
+
+/*  The first count fields of a line (frame), each up to the next space
+    or the end: their starts and sizes (a field may be empty), and in
+    *rest_p what follows the last one's space. false when the line ends
+    before count fields.                                                 */
+static bool
+s_split_fields (zframe_t *frame, int count, const char **fields, size_t *sizes, const char **rest_p)
+{
+    const char *cursor = (const char *) zframe_data (frame);
+    const char *end = cursor + zframe_size (frame);
+    for (int index = 0; index < count; index++) {
+        if (cursor >= end)
+            return false;
+        const char *space = memchr (cursor, ' ', (size_t) (end - cursor));
+        fields[index] = cursor;
+        sizes[index] = (size_t) ((space ? space : end) - cursor);
+        cursor = space ? space + 1 : end;
+    }
+    *rest_p = cursor;
+    return true;
+}
+
+//  A time field: microseconds since the epoch, fitting int64.
+static int
+s_parse_time (const char *text, size_t size, int64_t *value_p)
+{
+    uint64_t value;
+    if (s_parse_decimal (text, size, &value) || value > INT64_MAX)
+        return ZK_EPROTO;
+    *value_p = (int64_t) value;
+    return 0;
+}
+
+/*  QUEUE STATE ATTEMPTS ACCEPTED STARTED FINISHED CONSUMER: exactly seven
+    fields, one space apart; a valid queue name, a lower-case STATE of
+    1..15 letters, decimal numbers, a CONSUMER of 1..64 printable bytes
+    ("-": unknown, kept as "").                                          */
+int
+zk_client_step (zframe_t *frame, zk_client_step_t *step)
+{
+    assert (frame && step);
+    memset (step, 0, sizeof *step);
+    const char *end = (const char *) zframe_data (frame) + zframe_size (frame);
+    const char *fields[7], *rest;
+    size_t sizes[7];
+    if (!s_split_fields (frame, 7, fields, sizes, &rest) || fields[6] + sizes[6] != end)
+        return ZK_EPROTO;  //  an eighth field, or a trailing space
+    if (zk_spec_check_queue_name (fields[0], sizes[0], NULL, 0))
+        return ZK_EPROTO;
+    memcpy (step->queue, fields[0], sizes[0]);
+    if (sizes[1] < 1 || sizes[1] >= sizeof step->state)
+        return ZK_EPROTO;
+    for (size_t index = 0; index < sizes[1]; index++)
+        if (fields[1][index] < 'a' || fields[1][index] > 'z')
+            return ZK_EPROTO;
+    memcpy (step->state, fields[1], sizes[1]);
+    if (s_parse_decimal (fields[2], sizes[2], &step->attempts)
+        || s_parse_time (fields[3], sizes[3], &step->accepted_us)
+        || s_parse_time (fields[4], sizes[4], &step->started_us)
+        || s_parse_time (fields[5], sizes[5], &step->finished_us))
+        return ZK_EPROTO;
+    if (!s_consumer_valid (fields[6], sizes[6]))
+        return ZK_EPROTO;
+    if (!(sizes[6] == 1 && fields[6][0] == '-'))
+        memcpy (step->consumer, fields[6], sizes[6]);
+    return 0;
+}
+
+int
+zk_client_trace (zk_client_t *self, const char *queue, const uint8_t id[ZK_ID_SIZE],
+                 zk_client_trace_t *trace)
+{
+    assert (self && id && trace);
+    trace->count = 0;
+    queue = s_queue (self, queue, false);
+    if (!queue)
+        return ZK_EINVAL;
+    zmsg_t *args = s_message_args (queue, id);
+    zmsg_t *reply;
+    int rc = s_sync (self, "TRACE", &args, &reply);
+    if (rc)
+        return rc;
+    if (zmsg_size (reply) > ZK_CLIENT_MAX_STEPS)
+        rc = ZK_EPROTO;
+    for (zframe_t *frame = zmsg_first (reply); !rc && frame; frame = zmsg_next (reply))
+        if (zk_client_step (frame, &trace->steps[trace->count++]))
+            rc = ZK_EPROTO;
+    zmsg_destroy (&reply);
+    if (rc) {
+        trace->count = 0;
+        s_refuse (self, "a malformed TRACE reply");
+        snprintf (self->last_error, sizeof self->last_error, "a malformed TRACE reply");
+    }
+    return rc;
+}
+
+//  True when the two paths end in the same step.
+static bool
+s_same_end (const zk_client_trace_t *one, const zk_client_trace_t *other)
+{
+    return one->count == other->count
+           && (one->count == 0
+               || streq (one->steps[one->count - 1].queue, other->steps[other->count - 1].queue));
+}
+
+/*  TRACE, then STATUS in the last step. A job may move on between the two
+    (a worker forwards it: the step it left reads "done"); so unless STATUS
+    says it is still queued or running there, TRACE is asked again, and the
+    round repeats while the path grew meanwhile (bounded).               */
+int
+zk_client_job (zk_client_t *self, const char *queue, const uint8_t id[ZK_ID_SIZE],
+               zk_client_job_t *job)
+{
+    assert (self && id && job);
+    memset (job, 0, sizeof *job);
+    int rc = zk_client_trace (self, queue, id, &job->path);
+    for (int round = 0; rc == 0 && round < 8; round++) {
+        if (job->path.count == 0) {
+            snprintf (self->last_error, sizeof self->last_error, "job unknown");
+            return ZK_ENOENT;
+        }
+        const zk_client_step_t *last = &job->path.steps[job->path.count - 1];
+        zk_client_status_t status;
+        rc = zk_client_status (self, last->queue, id, &status);
+        if (rc)
+            break;
+        memcpy (job->queue, last->queue, sizeof job->queue);
+        zmsg_destroy (&job->detail);
+        if (streq (status.state, "unknown")) {
+            //  Forgotten there meanwhile: what TRACE said is all we know.
+            memcpy (job->state, last->state, sizeof job->state);
+            job->attempt = last->attempts;
+            job->since_us = last->finished_us  ? last->finished_us
+                            : last->started_us ? last->started_us
+                                               : last->accepted_us;
+            zmsg_destroy (&status.detail);
+        }
+        else {
+            snprintf (job->state, sizeof job->state, "%s", status.state);
+            job->attempt = status.attempt;
+            job->since_us = status.since_us;
+            job->detail = status.detail;
+        }
+        if (streq (job->state, "queued") || streq (job->state, "running"))
+            return 0;
+        zk_client_trace_t again;
+        rc = zk_client_trace (self, queue, id, &again);
+        if (rc == 0 && s_same_end (&again, &job->path)) {
+            job->path = again;
+            return 0;
+        }
+        if (rc == 0)
+            job->path = again;
+    }
+    zmsg_destroy (&job->detail);
+    if (rc == 0)
+        snprintf (self->last_error, sizeof self->last_error,
+                  "the job kept moving on while asked for its state");
+    return rc ? rc : ZK_EIO;
 }
 
 int
@@ -1344,30 +1586,19 @@ zk_client_entry (zframe_t *frame, zk_client_entry_t *entry)
 {
     assert (frame && entry);
     memset (entry, 0, sizeof *entry);
-    const char *data = (const char *) zframe_data (frame);
-    const char *end = data + zframe_size (frame);
-    const char *fields[3];
+    const char *end = (const char *) zframe_data (frame) + zframe_size (frame);
+    const char *fields[3], *cursor;
     size_t sizes[3];
-    const char *cursor = data;
-    for (int index = 0; index < 3; index++) {
-        const char *space = cursor < end ? memchr (cursor, ' ', (size_t) (end - cursor)) : NULL;
-        const char *field_end = space ? space : end;
-        fields[index] = cursor;
-        sizes[index] = (size_t) (field_end - cursor);
-        cursor = space ? space + 1 : end;
-        if (!space && index < 2)
-            return ZK_EPROTO;
-    }
+    if (!s_split_fields (frame, 3, fields, sizes, &cursor))
+        return ZK_EPROTO;
     uint8_t id[ZK_ID_SIZE];
-    uint64_t since;
     if (sizes[0] >= sizeof entry->id)
         return ZK_EPROTO;
     memcpy (entry->id, fields[0], sizes[0]);
     entry->id[sizes[0]] = 0;
     if (zk_id_parse (entry->id, id) || s_parse_decimal (fields[1], sizes[1], &entry->attempts)
-        || s_parse_decimal (fields[2], sizes[2], &since) || since > INT64_MAX)
+        || s_parse_time (fields[2], sizes[2], &entry->since_us))
         return ZK_EPROTO;
-    entry->since_us = (int64_t) since;
     size_t reason_size = (size_t) (end - cursor);
     if (reason_size > sizeof entry->reason - 1)
         reason_size = sizeof entry->reason - 1;

@@ -12,6 +12,7 @@
 #define CONTROL_MAX_FRAMES  16
 #define CONTROL_MAX_FRAME   256
 #define CONTROL_MAX_COMMAND 64
+#define CONTROL_REPLY_MAX   1024
 #define TOPIC_SHOWN         64
 #define STATS_TEXT_MAX      512
 #define BLOCK_MS            50  //  longest wait inside one send (one-way devices)
@@ -237,25 +238,32 @@ s_flush (s_device_t *self, s_direction_t *d)
     return true;
 }
 
+bool
+zk_device_copy_out (void *socket, zmq_msg_t *frames, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        zmq_msg_t copy;
+        zmq_msg_init (&copy);
+        zmq_msg_copy (&copy, &frames[i]);
+        int flags = ZMQ_DONTWAIT | (i + 1 < count ? ZMQ_SNDMORE : 0);
+        if (zmq_msg_send (&copy, socket, flags) < 0) {
+            zmq_msg_close (&copy);
+            return false;
+        }
+    }
+    return true;
+}
+
 //  A copy of the held message on the capture socket: frames shared with
 //  zmq_msg_copy (reference counted, no data copy), sent DONTWAIT so a slow
 //  tap never stalls the device; a copy it cannot take is dropped and counted.
 static void
 s_capture (s_device_t *self, s_direction_t *d)
 {
-    void *capture = zsock_resolve (self->capture);
-    for (size_t i = 0; i < d->count; i++) {
-        zmq_msg_t copy;
-        zmq_msg_init (&copy);
-        zmq_msg_copy (&copy, &d->frames[i]);
-        int flags = ZMQ_DONTWAIT | (i + 1 < d->count ? ZMQ_SNDMORE : 0);
-        if (zmq_msg_send (&copy, capture, flags) < 0) {
-            zmq_msg_close (&copy);
-            self->capture_dropped++;
-            return;
-        }
-    }
-    self->captured++;
+    if (zk_device_copy_out (zsock_resolve (self->capture), d->frames, d->count))
+        self->captured++;
+    else
+        self->capture_dropped++;
 }
 
 //  Bytes shown safely in a log line: printable ASCII as is, the rest as
@@ -352,8 +360,9 @@ s_can_send (s_direction_t *d)
 //  ---------------------------------------------------------------- counters
 
 static void
-s_stats_text (s_device_t *self, char *text, size_t size)
+s_stats_text (void *arg, char *text, size_t size)
 {
+    s_device_t *self = arg;
     int used = snprintf (text, size,
                          "frontend_in=%" PRIu64 " frontend_in_bytes=%" PRIu64 " backend_in=%" PRIu64
                          " backend_in_bytes=%" PRIu64,
@@ -372,8 +381,9 @@ s_stats_text (s_device_t *self, char *text, size_t size)
 }
 
 static zmsg_t *
-s_stats_reply (s_device_t *self)
+s_stats_reply (void *arg)
 {
+    s_device_t *self = arg;
     zmsg_t *reply = zmsg_new ();
     zk_engine_add_counter (reply, "frontend_in", self->forward.messages);
     zk_engine_add_counter (reply, "frontend_in_bytes", self->forward.bytes);
@@ -392,29 +402,21 @@ s_stats_reply (s_device_t *self)
 
 //  ---------------------------------------------------------------- commands
 
-static void
-s_terminate (s_device_t *self)
-{
-    if (self->terminated)
-        return;
-    self->terminated = true;
-    zk_info ("TERMINATE on the control socket: stopping");
-    zstr_send (self->pipe, "TERMINATED");
-}
-
 /*  One control message: the last frame is the command (PAUSE, RESUME,
     TERMINATE, STATISTICS; trailing newlines or NULs are ignored), the frames
     before it are the envelope a router or a req peer needs, sent back
     before the reply text on sockets that can reply. At most
     CONTROL_MAX_FRAMES frames of at most CONTROL_MAX_FRAME bytes are kept;
     anything larger is drained and answered as an unknown command.      */
-static void
-s_control (s_device_t *self)
+static bool
+s_control_recv (zsock_t *control_sock, zmsg_t **message_p, char *command)
 {
-    void *control = zsock_resolve (self->control);
+    void *control = zsock_resolve (control_sock);
     zmsg_t *message = zmsg_new ();
     bool too_long = false;
     int64_t more = 1;
+    command[0] = 0;
+    *message_p = NULL;
     while (more) {
         zmq_msg_t part;
         zmq_msg_init (&part);
@@ -423,7 +425,7 @@ s_control (s_device_t *self)
             if (errno == EINTR && zmsg_size (message))
                 continue;
             zmsg_destroy (&message);
-            return;
+            return false;
         }
         more = zmq_msg_more (&part);
         //  Only small frames are kept (a router identity is at most 255
@@ -439,7 +441,6 @@ s_control (s_device_t *self)
         zmq_msg_close (&part);
     }
     zframe_t *last = zmsg_last (message);
-    char command[CONTROL_MAX_COMMAND + 1] = "";
     size_t length = last ? zframe_size (last) : 0;
     if (!too_long && length <= CONTROL_MAX_COMMAND) {
         memcpy (command, zframe_data (last), length);
@@ -451,59 +452,95 @@ s_control (s_device_t *self)
         if (strlen (command) != length)
             command[0] = 0;  //  a NUL inside: not a command
     }
-    char reply[STATS_TEXT_MAX] = "OK";
-    if (streq (command, "PAUSE"))
-        self->paused = true;
-    else if (streq (command, "RESUME"))
-        self->paused = false;
-    else if (streq (command, "TERMINATE"))
-        s_terminate (self);
-    else if (streq (command, "STATISTICS"))
-        s_stats_text (self, reply, sizeof reply);
-    else {
-        snprintf (reply, sizeof reply, "ERROR unknown command");
-        zk_warn_limited ("control: unknown command (%zu bytes)", length);
-    }
-    if (self->control_type != ZMQ_PULL && self->control_type != ZMQ_SUB) {
+    *message_p = message;
+    return true;
+}
+
+//  Send reply after the message's routing frames (not on pull and sub
+//  sockets, which cannot answer); destroys *message_p.
+static void
+s_control_reply (zsock_t *control, zmsg_t **message_p, const char *reply)
+{
+    zmsg_t *message = *message_p;
+    int type = zsock_type (control);
+    if (message && type != ZMQ_PULL && type != ZMQ_SUB) {
         zframe_t *command_frame = zmsg_last (message);
         zmsg_remove (message, command_frame);
         zframe_destroy (&command_frame);
         zmsg_addstr (message, reply);
-        zmsg_send (&message, self->control);
+        zmsg_send (message_p, control);
     }
-    zmsg_destroy (&message);
+    zmsg_destroy (message_p);
 }
 
-//  A pipe command. Returns false on $TERM.
-static bool
-s_pipe (s_device_t *self)
+void
+zk_device_control (zsock_t *control, zsock_t *pipe, bool *paused, bool *terminated,
+                   zk_device_text_fn *statistics, void *arg)
 {
-    char *command = zstr_recv (self->pipe);
+    zmsg_t *message;
+    char command[CONTROL_MAX_COMMAND + 1];
+    if (!s_control_recv (control, &message, command))
+        return;
+    char reply[CONTROL_REPLY_MAX] = "OK";
+    if (streq (command, "PAUSE"))
+        *paused = true;
+    else if (streq (command, "RESUME"))
+        *paused = false;
+    else if (streq (command, "TERMINATE")) {
+        if (!*terminated) {
+            *terminated = true;
+            zk_info ("TERMINATE on the control socket: stopping");
+            zstr_send (pipe, "TERMINATED");
+        }
+    }
+    else if (streq (command, "STATISTICS"))
+        statistics (arg, reply, sizeof reply);
+    else {
+        snprintf (reply, sizeof reply, "ERROR unknown command");
+        zk_warn_limited ("control: unknown command (%zu bytes)", zframe_size (zmsg_last (message)));
+    }
+    s_control_reply (control, &message, reply);
+}
+
+bool
+zk_device_pipe (zsock_t *pipe, const char *name, bool *paused, zk_device_stats_fn *stats, void *arg,
+                zk_spec_t *const specs[4])
+{
+    char *command = zstr_recv (pipe);
     if (!command)
         return true;  //  interrupted: the loop never stops but on $TERM
     bool running = true;
     if (streq (command, "$TERM"))
         running = false;
     else if (streq (command, "PAUSE"))
-        self->paused = true;
+        *paused = true;
     else if (streq (command, "RESUME"))
-        self->paused = false;
+        *paused = false;
     else if (streq (command, "STATS")) {
-        zmsg_t *reply = s_stats_reply (self);
-        zmsg_send (&reply, self->pipe);
+        zmsg_t *reply = stats (arg);
+        zmsg_send (&reply, pipe);
     }
     else if (streq (command, "ENDPOINTS")) {
+        static const char *roles[4] = {"frontend", "backend", "capture", "control"};
         zmsg_t *reply = zmsg_new ();
-        zk_engine_add_endpoints (reply, "frontend", self->frontend_spec);
-        zk_engine_add_endpoints (reply, "backend", self->backend_spec);
-        zk_engine_add_endpoints (reply, "capture", self->capture_spec);
-        zk_engine_add_endpoints (reply, "control", self->control_spec);
-        zmsg_send (&reply, self->pipe);
+        for (int i = 0; i < 4; i++)
+            zk_engine_add_endpoints (reply, roles[i], specs[i]);
+        zmsg_send (&reply, pipe);
     }
     else
-        zk_warn ("%s: unknown pipe command '%s'", self->config.name, command);
+        zk_warn ("%s: unknown pipe command '%s'", name, command);
     zstr_free (&command);
     return running;
+}
+
+//  A pipe command. Returns false on $TERM.
+static bool
+s_pipe (s_device_t *self)
+{
+    zk_spec_t *const specs[4] = {self->frontend_spec, self->backend_spec, self->capture_spec,
+                                 self->control_spec};
+    return zk_device_pipe (self->pipe, self->config.name, &self->paused, s_stats_reply, self,
+                           specs);
 }
 
 //  ---------------------------------------------------------------- life
@@ -514,8 +551,8 @@ s_strdup_or_null (const char *text)
     return text ? strdup (text) : NULL;
 }
 
-static void
-s_config_free (zk_device_config_t *config)
+void
+zk_device_config_free (zk_device_config_t *config)
 {
     free ((char *) config->name);
     free ((char *) config->frontend);
@@ -701,7 +738,8 @@ s_run (s_device_t *self)
         if ((items[PIPE].revents & ZMQ_POLLIN) && !s_pipe (self))
             return;
         if (self->control && (items[CONTROL].revents & ZMQ_POLLIN))
-            s_control (self);
+            zk_device_control (self->control, self->pipe, &self->paused, &self->terminated,
+                               s_stats_text, self);
         if (moving) {
             short front = items[FRONTEND].revents, back = items[BACKEND].revents;
             if ((front & ZMQ_POLLIN) || (back & ZMQ_POLLOUT))
@@ -739,7 +777,7 @@ s_device_actor (zsock_t *pipe, void *args)
                 break;
         }
     s_device_destroy (&self);
-    s_config_free (config);
+    zk_device_config_free (config);
 }
 
 zactor_t *
@@ -749,9 +787,9 @@ zk_device_start (const zk_device_config_t *config)
     zk_device_config_t *copy = s_config_dup (config);
     if (!copy)
         return NULL;
-    zactor_t *actor = zactor_new (s_device_actor, copy);
+    zactor_t *actor = zactor_new (copy->lb ? zk_lb_actor : s_device_actor, copy);
     if (!actor) {
-        s_config_free (copy);
+        zk_device_config_free (copy);
         zk_error ("%s: cannot start the engine thread", config->name);
         return NULL;
     }

@@ -1,5 +1,6 @@
 /*  zk_proxy — the stateless point-to-point and request-response device:
-    the pair rules, then the shared device engine (zk_device.c).         */
+    the pair rules, then the shared device engine (zk_device.c), or with
+    lb the ZKW/1 load balancer (zk_lb.c).                               */
 
 #include "zk_classes.h"
 
@@ -22,7 +23,31 @@ s_device_config (const zk_proxy_config_t *config)
                                 .max_size = config->max_size,
                                 .hwm = config->hwm,
                                 .linger_ms = config->linger_ms,
-                                .stats_interval_ms = config->stats_interval_ms};
+                                .stats_interval_ms = config->stats_interval_ms,
+                                .lb = config->lb,
+                                .heartbeat_ms = config->heartbeat_ms};
+}
+
+//  --lb: clients on a router frontend, ZKW/1 workers on a router backend.
+static int
+s_validate_lb (int front, int back, const zk_proxy_config_t *config, char *reason,
+               size_t reason_size)
+{
+    if (front != ZMQ_ROUTER)
+        return zk_engine_reason (reason, reason_size,
+                                 "--lb needs a router frontend: clients connect to it (got %s)",
+                                 zk_spec_type_to_name (front));
+    if (back != ZMQ_ROUTER)
+        return zk_engine_reason (reason, reason_size,
+                                 "--lb needs a router backend: workers connect to it (got %s)",
+                                 zk_spec_type_to_name (back));
+    if (config->heartbeat_ms != 0
+        && (config->heartbeat_ms < ZK_PROXY_LB_HEARTBEAT_MIN
+            || config->heartbeat_ms > ZK_PROXY_LB_HEARTBEAT_MAX))
+        return zk_engine_reason (
+            reason, reason_size, "the heartbeat interval must be %d to %d ms (got %d)",
+            ZK_PROXY_LB_HEARTBEAT_MIN, ZK_PROXY_LB_HEARTBEAT_MAX, config->heartbeat_ms);
+    return 0;
 }
 
 /*  The pair rules. The frontend must receive, the backend send; req/rep
@@ -38,6 +63,10 @@ zk_proxy_validate (const zk_proxy_config_t *config, char *reason, size_t reason_
     int front, back;
     if (zk_device_check (&device, &front, &back, reason, reason_size))
         return ZK_EINVAL;
+    if (config->lb)
+        return s_validate_lb (front, back, config, reason, reason_size);
+    if (config->heartbeat_ms)
+        return zk_engine_reason (reason, reason_size, "a heartbeat interval needs --lb");
     const char *front_name = zk_spec_type_to_name (front);
     const char *back_name = zk_spec_type_to_name (back);
     if (front == ZMQ_REQ || front == ZMQ_REP)
@@ -138,6 +167,12 @@ zk_proxy_stats (zk_proxy_t *self, zk_proxy_stats_t *stats)
         .refused = zk_engine_counter (reply, "refused"),
         .refused_bytes = zk_engine_counter (reply, "refused_bytes"),
         .captured = zk_engine_counter (reply, "captured"),
+        .workers = zk_engine_counter (reply, "workers"),
+        .in_flight = zk_engine_counter (reply, "in_flight"),
+        .requests = zk_engine_counter (reply, "requests"),
+        .replies = zk_engine_counter (reply, "replies"),
+        .lost = zk_engine_counter (reply, "lost"),
+        .unknown = zk_engine_counter (reply, "unknown"),
     };
     zmsg_destroy (&reply);
     return 0;

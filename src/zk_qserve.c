@@ -141,6 +141,13 @@ s_move_begin (zk_qserver_t *self, zk_qserver_queue_t *source, uint32_t id,
     target->moves_pending++;
 
     zk_qstore_t *store = source->store;
+    zk_qentry_t *held = zk_qstore_entry (store, id);
+    if (held->state == ZK_QSTATE_LEASED) {
+        //  The delivery that ends here, for the dead letter's record (TRACE).
+        const char *consumer = zk_qserver_consumer (source, held->holder);
+        move->started_us = held->since_us;
+        snprintf (move->consumer, sizeof move->consumer, "%s", consumer ? consumer : "");
+    }
     zk_qstore_take (store, id, self->now_us);
     const uint8_t *msgid = zk_qstore_entry (store, id)->msgid;
     uint32_t existing = zk_qstore_find (target->store, msgid);
@@ -163,7 +170,7 @@ s_move_begin (zk_qserver_t *self, zk_qserver_queue_t *source, uint32_t id,
     bool dead = type == ZK_QREC_DEAD;
     rc = zk_qstore_put (target->store, msgid, self->now_us, dead ? move->text : NULL,
                         dead ? strlen (move->text) : 0,
-                        dead ? zk_qstore_entry (store, id)->attempts : 0, frames,
+                        dead ? zk_qstore_entry (store, id)->attempts : 0, NULL, frames,
                         record.frame_count, &move->target_entry, &move->target_seq);
     if (rc) {
         move->failed = true;
@@ -227,8 +234,13 @@ zk_qserver_settle_moves (zk_qserver_t *self)
         zk_qstore_t *store = move->source->store;
         if (move->unreadable)
             zk_qstore_drop (store, move->entry, "unreadable record", self->now_us);
-        else
-            zk_qstore_move_done (store, move->entry, ok, move->type, move->text, self->now_us);
+        else {
+            zk_qmeta_t meta = {.started_us = move->started_us,
+                               .consumer = move->consumer,
+                               .consumer_size = strlen (move->consumer)};
+            zk_qstore_move_done (store, move->entry, ok, move->type, move->text, &meta,
+                                 self->now_us);
+        }
         zk_qserver_mark_dirty (self, move->source);
         zk_qserver_kick (self, move->source);
         if (move->completion != UINT32_MAX) {
@@ -287,7 +299,7 @@ s_put (zk_qserver_t *self, zk_qserver_queue_t *queue, const uint8_t *msgid,
     }
     uint32_t id;
     uint64_t seq;
-    int rc = zk_qstore_put (store, msgid, self->now_us, NULL, 0, 0, frames, count, &id, &seq);
+    int rc = zk_qstore_put (store, msgid, self->now_us, NULL, 0, 0, NULL, frames, count, &id, &seq);
     if (rc) {
         zk_qserver_note_failure (self, queue, zk_journal_written_seq (store->journal) + 1, rc);
         self->counters.put_failed++;
@@ -376,10 +388,11 @@ s_cmd_put (zk_qserver_t *self, zk_qserver_client_t *client S_UNUSED, zk_qserver_
     s_put (self, queue, zmq_msg_data (&args[1]), frames, count - 2, c, true);
 }
 
-//  The entry of QUEUE/MSGID leased to client, or NULL (c filled with 404).
+//  The queue and entry of QUEUE/MSGID leased to client, or NULL (c
+//  filled with 400 or 404). Nothing changes yet.
 static zk_qserver_queue_t *
-s_held (zk_qserver_t *self, zk_qserver_client_t *client, zmq_msg_t *args,
-        zk_qserver_completion_t *c, uint32_t *id_p)
+s_find_held (zk_qserver_t *self, zk_qserver_client_t *client, zmq_msg_t *args,
+             zk_qserver_completion_t *c, uint32_t *id_p)
 {
     if (!s_check_name (&args[0], c) || !s_check_msgid (&args[1], c))
         return NULL;
@@ -391,11 +404,28 @@ s_held (zk_qserver_t *self, zk_qserver_client_t *client, zmq_msg_t *args,
         s_fail (c, 404, "message not held by this client");
         return NULL;
     }
+    *id_p = id;
+    return queue;
+}
+
+//  The client gives a held message back (ack, nack, forward): its credit returns.
+static void
+s_give_back (zk_qserver_t *self, zk_qserver_client_t *client, zk_qserver_queue_t *queue)
+{
     zk_qserver_sub_t *sub = zk_qserver_sub_find (queue, client->slot);
     if (sub && sub->held)
         sub->held--;
     zk_qserver_kick (self, queue);
-    *id_p = id;
+}
+
+//  s_find_held, then s_give_back when it is held.
+static zk_qserver_queue_t *
+s_held (zk_qserver_t *self, zk_qserver_client_t *client, zmq_msg_t *args,
+        zk_qserver_completion_t *c, uint32_t *id_p)
+{
+    zk_qserver_queue_t *queue = s_find_held (self, client, args, c, id_p);
+    if (queue)
+        s_give_back (self, client, queue);
     return queue;
 }
 
@@ -411,7 +441,8 @@ s_cmd_ack (zk_qserver_t *self, zk_qserver_client_t *client, zk_qserver_completio
     if (!queue)
         return;
     zk_journal_record_t record;
-    int rc = zk_qstore_ack (queue->store, id, result, count - 2, self->now_us, &record);
+    int rc = zk_qstore_ack (queue->store, id, result, count - 2,
+                            zk_qserver_consumer (queue, client->slot), self->now_us, &record);
     if (rc) {
         zk_qserver_note_failure (self, queue, zk_journal_written_seq (queue->store->journal) + 1,
                                  rc);
@@ -423,6 +454,7 @@ s_cmd_ack (zk_qserver_t *self, zk_qserver_client_t *client, zk_qserver_completio
     c->entry = id;
     c->seq = record.seq;
     c->pos = record.pos;
+    c->time_us = self->now_us;  //  the record's time: STATUS and TRACE say the same after a restart
     zk_qserver_mark_dirty (self, queue);
     zk_qserver_sync_always (self, queue);
 }
@@ -469,13 +501,23 @@ s_cmd_nack (zk_qserver_t *self, zk_qserver_client_t *client, zk_qserver_completi
 
 static void
 s_cmd_get (zk_qserver_t *self, zk_qserver_client_t *client S_UNUSED, zk_qserver_completion_t *c,
-           zmq_msg_t *args, int count S_UNUSED)
+           zmq_msg_t *args, int count)
 {
     uint64_t window;
     if (!s_check_name (&args[0], c)
         || !s_check_decimal (&args[1], ZK_QUEUE_WINDOW_MAX, &window, c,
                              "WINDOW must be a decimal number from 0 to 10000"))
         return;
+    c->name[0] = 0;
+    if (count == 3) {
+        size_t size = zmq_msg_size (&args[2]);
+        if (!zk_queue_consumer_valid (zmq_msg_data (&args[2]), size)) {
+            s_fail (c, 400, "CONSUMER must be 1 to 64 printable ASCII bytes without spaces");
+            return;
+        }
+        memcpy (c->name, zmq_msg_data (&args[2]), size);
+        c->name[size] = 0;
+    }
     zk_qserver_queue_t *queue =
         zk_qserver_queue_get (self, zmq_msg_data (&args[0]), zmq_msg_size (&args[0]), true);
     if (!queue) {
@@ -487,16 +529,23 @@ s_cmd_get (zk_qserver_t *self, zk_qserver_client_t *client S_UNUSED, zk_qserver_
     c->number = (uint32_t) window;
 }
 
-//  STATUS and LIST may name a queue that does not exist (then it stays so).
+//  STATUS and TRACE (QUEUE MSGID), answered once the turn is committed.
+//  Like LIST, they may name a queue that does not exist (it stays so).
+static void
+s_query_id (zk_qserver_t *self, zk_qserver_completion_t *c, zmq_msg_t *args, uint8_t kind)
+{
+    if (!s_check_name (&args[0], c) || !s_check_msgid (&args[1], c))
+        return;
+    c->kind = kind;
+    c->queue = zk_qserver_queue_get (self, zmq_msg_data (&args[0]), zmq_msg_size (&args[0]), false);
+    memcpy (c->msgid, zmq_msg_data (&args[1]), 16);
+}
+
 static void
 s_cmd_status (zk_qserver_t *self, zk_qserver_client_t *client S_UNUSED, zk_qserver_completion_t *c,
               zmq_msg_t *args, int count S_UNUSED)
 {
-    if (!s_check_name (&args[0], c) || !s_check_msgid (&args[1], c))
-        return;
-    c->kind = ZK_QREPLY_STATUS;
-    c->queue = zk_qserver_queue_get (self, zmq_msg_data (&args[0]), zmq_msg_size (&args[0]), false);
-    memcpy (c->msgid, zmq_msg_data (&args[1]), 16);
+    s_query_id (self, c, args, ZK_QREPLY_STATUS);
 }
 
 static void
@@ -564,6 +613,135 @@ s_cmd_move (zk_qserver_t *self, zk_qserver_client_t *client S_UNUSED, zk_qserver
         s_move_begin (self, from, store->ready.head, to, ZK_QREC_MOVED, to->store->name, index);
 }
 
+static bool
+s_same_frame (zmq_msg_t *one, zmq_msg_t *other)
+{
+    return zmq_msg_size (one) == zmq_msg_size (other)
+           && memcmp (zmq_msg_data (one), zmq_msg_data (other), zmq_msg_size (one)) == 0;
+}
+
+/*  FWD QUEUE MSGID TO BODY: the message this client holds in QUEUE is done
+    and BODY goes into TO under the same MSGID, atomically across a crash
+    (docs/protocol.md 7.8). The put record in TO, which names QUEUE as its
+    origin, decides; the FORWARDED record in QUEUE, appended in the same
+    turn, names that put record's position and only confirms it. When TO
+    holds the MSGID already (or saw it within the dedup window) nothing is
+    put, and the FORWARDED record, without a position, decides alone.
+    Nothing changes on a refusal (400, 404, 413, 503 before any record),
+    except that a failed record releases the message as a failed ACK does. */
+static void
+s_cmd_fwd (zk_qserver_t *self, zk_qserver_client_t *client, zk_qserver_completion_t *c,
+           zmq_msg_t *args, int count)
+{
+    struct iovec body[ZK_QUEUE_BODY_FRAMES];
+    if (!s_check_name (&args[0], c) || !s_check_msgid (&args[1], c) || !s_check_name (&args[2], c))
+        return;
+    if (s_same_frame (&args[0], &args[2])) {
+        s_fail (c, 400, "FWD needs two different queues");
+        return;
+    }
+    if (s_body (self, args + 3, count - 3, body, c))
+        return;
+    uint32_t id;
+    zk_qserver_queue_t *queue = s_find_held (self, client, args, c, &id);
+    if (!queue)
+        return;
+    zk_qserver_queue_t *target =
+        zk_qserver_queue_get (self, zmq_msg_data (&args[2]), zmq_msg_size (&args[2]), true);
+    if (!target) {
+        s_fail (c, 503, "storage failure: the queue cannot be opened or created");
+        return;
+    }
+    const uint8_t *msgid = zmq_msg_data (&args[1]);
+    zk_qstore_t *to = target->store;
+    uint32_t existing = zk_qstore_find (to, msgid);
+    bool deduped = false;
+    if (existing != ZK_QSTORE_NIL) {
+        if (zk_qstore_entry (to, existing)->state == ZK_QSTATE_PUTTING) {
+            //  Its put is not durable yet: the forward could not rely on it.
+            s_fail (c, 503, "storage failure: TO is storing this message now, try again");
+            return;
+        }
+        if (zk_qstore_is_duplicate (to, existing, self->now_us))
+            deduped = true;
+        else
+            zk_qstore_forget (to, existing);
+    }
+    if (deduped) {
+        self->counters.duplicates++;
+        to->counters.duplicates++;
+    }
+    s_give_back (self, client, queue);
+    zk_qstore_t *store = queue->store;
+    zk_qentry_t *entry = zk_qstore_entry (store, id);
+    const char *consumer = zk_qserver_consumer (queue, client->slot);
+    c->kind = ZK_QREPLY_FWD;
+    c->queue = queue;
+    c->entry = id;
+    c->target = target;
+    c->target_entry = ZK_QSTORE_NIL;
+    c->target_index = zk_qnames_intern (&self->names, to->name, strlen (to->name));
+    c->time_us = self->now_us;
+    c->source_seq = 0;
+    c->pos = (zk_journal_pos_t){0};
+    zk_qforward_t forward = {
+        .target = to->name,
+        .time_us = self->now_us,
+        .attempts = entry->attempts,
+        .started_us = entry->since_us,
+        .consumer = consumer,
+    };
+    int rc;
+    if (!deduped) {
+        zk_qmeta_t meta = {
+            .started_us = entry->since_us,
+            .consumer = consumer,
+            .consumer_size = consumer ? strlen (consumer) : 0,
+            .origin = store->name,
+            .origin_size = strlen (store->name),
+            .origin_attempts = entry->attempts,
+        };
+        rc = zk_qstore_put (to, msgid, self->now_us, NULL, 0, 0, &meta, body, count - 3,
+                            &c->target_entry, &c->seq);
+        if (rc) {
+            zk_qserver_note_failure (self, target, zk_journal_written_seq (to->journal) + 1, rc);
+            self->counters.put_failed++;
+            zk_qstore_hold (store, id);
+            zk_qstore_forward_done (store, id, false, c->pos, 0, 0, self->now_us);
+            zk_qserver_mark_dirty (self, queue);
+            s_fail (c, 503, "storage failure: message not forwarded, it will be delivered again");
+            return;
+        }
+        zk_qserver_mark_dirty (self, target);
+        zk_qserver_sync_always (self, target);
+        forward.has_target_pos = true;
+        forward.target_pos = zk_qstore_entry (to, c->target_entry)->pos;
+    }
+    zk_journal_record_t record;
+    rc = zk_qstore_forward (store, id, &forward, &record);
+    if (rc) {
+        zk_qserver_note_failure (self, queue, zk_journal_written_seq (store->journal) + 1, rc);
+        if (deduped) {
+            //  The record was to decide: nothing happened.
+            zk_qstore_forward_done (store, id, false, c->pos, 0, 0, self->now_us);
+            zk_qserver_mark_dirty (self, queue);
+            s_fail (c, 503, "storage failure: ack not stored, the message will be delivered again");
+        }
+        return;  //  else the put in TO decides without it
+    }
+    c->source_seq = record.seq;
+    c->pos = record.pos;
+    zk_qserver_mark_dirty (self, queue);
+    zk_qserver_sync_always (self, queue);
+}
+
+static void
+s_cmd_trace (zk_qserver_t *self, zk_qserver_client_t *client S_UNUSED, zk_qserver_completion_t *c,
+             zmq_msg_t *args, int count S_UNUSED)
+{
+    s_query_id (self, c, args, ZK_QREPLY_TRACE);
+}
+
 static void
 s_cmd_ping (zk_qserver_t *self S_UNUSED, zk_qserver_client_t *client S_UNUSED,
             zk_qserver_completion_t *c S_UNUSED, zmq_msg_t *args S_UNUSED, int count S_UNUSED)
@@ -582,7 +760,7 @@ static const struct {
     const char *usage;
 } s_commands[] = {
     {"PUT", s_cmd_put, 3, -1, "PUT needs QUEUE, MSGID and a body"},
-    {"GET", s_cmd_get, 2, 2, "GET needs QUEUE and WINDOW"},
+    {"GET", s_cmd_get, 2, 3, "GET needs QUEUE, WINDOW and an optional CONSUMER"},
     {"ACK", s_cmd_ack, 2, -1, "ACK needs QUEUE and MSGID"},
     {"NACK", s_cmd_nack, 3, 4, "NACK needs QUEUE, MSGID, MODE and an optional REASON"},
     {"STATUS", s_cmd_status, 2, 2, "STATUS needs QUEUE and MSGID"},
@@ -590,6 +768,8 @@ static const struct {
     {"LIST", s_cmd_list, 2, 2, "LIST needs QUEUE and MAX"},
     {"MOVE", s_cmd_move, 3, 3, "MOVE needs FROM, TO and MSGID or *"},
     {"PING", s_cmd_ping, 0, 0, "PING takes no arguments"},
+    {"FWD", s_cmd_fwd, 4, -1, "FWD needs QUEUE, MSGID, TO and a body"},
+    {"TRACE", s_cmd_trace, 2, 2, "TRACE needs QUEUE and MSGID"},
     {NULL, NULL, 0, 0, NULL},
 };
 
@@ -770,7 +950,11 @@ s_complete_status (zk_qserver_t *self, zk_qserver_completion_t *c)
     size_t sizes[3 + ZK_QUEUE_BODY_FRAMES] = {strlen (state), strlen (attempts), strlen (since)};
     int count = 3;
     zk_qrecord_t record;
-    if (entry && (entry->state == ZK_QSTATE_DONE || entry->state == ZK_QSTATE_DEAD)
+    //  A result is kept --result-ttl after the ack, even if the entry stays
+    //  longer for the dedup window.
+    bool expired = entry && entry->state == ZK_QSTATE_DONE
+                   && self->now_us - entry->since_us >= self->store_config.result_ttl_us;
+    if (entry && (entry->state == ZK_QSTATE_DONE || entry->state == ZK_QSTATE_DEAD) && !expired
         && entry->pos.size && zk_qstore_read_at (store, entry->pos, &record) == 0) {
         if (entry->state == ZK_QSTATE_DEAD) {
             extra[count] = record.text;
@@ -845,17 +1029,18 @@ s_queue_line (s_lines_t *lines, zk_qserver_queue_t *queue)
     zk_qcounters_t *n = &store->counters;
     zk_journal_stats_t journal;
     zk_journal_stats (store->journal, &journal);
-    s_lines_add (lines,
-                 "%s queued=%" PRIu32 " leased=%" PRIu32 " pending=%" PRIu32
-                 " consumers=%zu put=%" PRIu64 " duplicates=%" PRIu64 " delivered=%" PRIu64
-                 " redelivered=%" PRIu64 " acked=%" PRIu64 " nacked=%" PRIu64 " expired=%" PRIu64
-                 " released=%" PRIu64 " dead=%" PRIu64 " moved=%" PRIu64 " finished=%" PRIu32
-                 " segments=%" PRIu64 " disk_bytes=%" PRIu64 " damaged=%" PRIu64,
-                 store->name, store->ready.count, store->leased.count,
-                 store->live - store->ready.count - store->leased.count, queue->sub_count, n->put,
-                 n->duplicates, n->delivered, n->redelivered, n->acked, n->nacked, n->expired,
-                 n->released, n->dead, n->moved, store->finished.count, journal.segments,
-                 journal.disk_bytes, n->damaged_runs + n->bad_records + n->unreadable);
+    s_lines_add (
+        lines,
+        "%s queued=%" PRIu32 " leased=%" PRIu32 " pending=%" PRIu32 " consumers=%zu put=%" PRIu64
+        " duplicates=%" PRIu64 " delivered=%" PRIu64 " redelivered=%" PRIu64 " acked=%" PRIu64
+        " nacked=%" PRIu64 " expired=%" PRIu64 " released=%" PRIu64 " dead=%" PRIu64
+        " moved=%" PRIu64 " finished=%" PRIu32 " segments=%" PRIu64 " disk_bytes=%" PRIu64
+        " damaged=%" PRIu64 " forwarded=%" PRIu64,
+        store->name, store->ready.count, store->leased.count,
+        store->live - store->ready.count - store->leased.count, queue->sub_count, n->put,
+        n->duplicates, n->delivered, n->redelivered, n->acked, n->nacked, n->expired, n->released,
+        n->dead, n->moved, store->finished.count, journal.segments, journal.disk_bytes,
+        n->damaged_runs + n->bad_records + n->unreadable, n->forwarded);
 }
 
 static void
@@ -869,7 +1054,7 @@ s_complete_stats (zk_qserver_t *self, zk_qserver_completion_t *c)
         s_lines_add (&lines,
                      "%s queued=0 leased=0 pending=0 consumers=0 put=0 duplicates=0 "
                      "delivered=0 redelivered=0 acked=0 nacked=0 expired=0 released=0 "
-                     "dead=0 moved=0 finished=0 segments=0 disk_bytes=0 damaged=0",
+                     "dead=0 moved=0 finished=0 segments=0 disk_bytes=0 damaged=0 forwarded=0",
                      c->name);
     else if (ok && c->name[0])
         s_queue_line (&lines, c->queue);
@@ -944,10 +1129,155 @@ s_complete_get (zk_qserver_t *self, zk_qserver_completion_t *c)
         sub = &queue->subs[queue->sub_count++];
         *sub = (zk_qserver_sub_t){.client = client->slot};
     }
-    if (sub)
+    if (sub) {
         sub->window = c->number;
+        if (c->name[0])
+            snprintf (sub->consumer, sizeof sub->consumer, "%.64s", c->name);
+    }
     zk_qserver_kick (self, queue);
     s_reply_ok (self, c);
+}
+
+/*  One step of a TRACE: the entry id of a queue, visible (neither being
+    put in this turn nor moved away).                                   */
+typedef struct {
+    zk_qserver_queue_t *queue;
+    uint32_t id;
+} s_step_t;
+
+//  The entry of msgid in the queue called name (when it is open and
+//  visible to TRACE); false otherwise.
+static bool
+s_step_find (zk_qserver_t *self, const char *name, const uint8_t *msgid, s_step_t *step)
+{
+    if (!name)
+        return false;
+    step->queue = zk_qserver_queue_get (self, name, strlen (name), false);
+    if (!step->queue)
+        return false;
+    step->id = zk_qstore_find (step->queue->store, msgid);
+    if (step->id == ZK_QSTORE_NIL)
+        return false;
+    uint8_t state = zk_qstore_entry (step->queue->store, step->id)->state;
+    return state >= ZK_QSTATE_QUEUED && state <= ZK_QSTATE_DEAD;
+}
+
+static bool
+s_step_seen (const s_step_t *steps, size_t count, zk_qserver_queue_t *queue)
+{
+    for (size_t index = 0; index < count; index++)
+        if (steps[index].queue == queue)
+            return true;
+    return false;
+}
+
+//  A step's line: QUEUE STATE ATTEMPTS ACCEPTED_US STARTED_US FINISHED_US CONSUMER.
+static void
+s_step_line (const s_step_t *step, s_lines_t *lines)
+{
+    zk_qstore_t *store = step->queue->store;
+    zk_qentry_t *entry = zk_qstore_entry (store, step->id);
+    int64_t started = 0, finished = 0;
+    char consumer[ZK_QUEUE_CONSUMER_MAX + 1] = "-";
+    if (entry->state == ZK_QSTATE_LEASED || entry->state == ZK_QSTATE_ACKING) {
+        started = entry->since_us;
+        const char *name = entry->state == ZK_QSTATE_LEASED
+                               ? zk_qserver_consumer (step->queue, entry->holder)
+                               : NULL;
+        if (name)
+            snprintf (consumer, sizeof consumer, "%s", name);
+    }
+    else if (entry->state == ZK_QSTATE_DONE || entry->state == ZK_QSTATE_DEAD) {
+        //  The delivery that finished it is in the record that did.
+        finished = entry->since_us;
+        zk_qrecord_t record;
+        if (entry->pos.size && zk_qstore_read_at (store, entry->pos, &record) == 0) {
+            started = record.meta.started_us;
+            if (record.meta.consumer_size) {
+                memcpy (consumer, record.meta.consumer, record.meta.consumer_size);
+                consumer[record.meta.consumer_size] = 0;
+            }
+        }
+    }
+    s_lines_add (lines, "%s %s %u %" PRId64 " %" PRId64 " %" PRId64 " %s", store->name,
+                 s_state_name (entry->state), entry->attempts, entry->put_us, started, finished,
+                 consumer);
+}
+
+/*  TRACE: the path of c->msgid through the queues, first step first.
+    Backward from QUEUE by each entry's origin, forward by each forwarded
+    entry's target; at most ZK_QUEUE_TRACE_MAX steps, each queue once.  */
+static void
+s_complete_trace (zk_qserver_t *self, zk_qserver_completion_t *c)
+{
+    s_step_t here;
+    if (!c->queue || !s_step_find (self, c->queue->store->name, c->msgid, &here)) {
+        s_reply_ok (self, c);
+        return;
+    }
+    s_step_t steps[ZK_QUEUE_TRACE_MAX], back[ZK_QUEUE_TRACE_MAX];
+    size_t count = 0, back_count = 0;
+    //  Backward: the origins, nearest first (room is left for QUEUE's own step).
+    s_step_t step = here;
+    while (back_count + 1 < ZK_QUEUE_TRACE_MAX) {
+        zk_qentry_t *entry = zk_qstore_entry (step.queue->store, step.id);
+        s_step_t origin;
+        if (!s_step_find (self, zk_qnames_get (&self->names, entry->origin), c->msgid, &origin)
+            || origin.queue == here.queue || s_step_seen (back, back_count, origin.queue))
+            break;
+        back[back_count++] = step = origin;
+    }
+    while (back_count)
+        steps[count++] = back[--back_count];
+    //  QUEUE's step, then forward while a step was done by a FWD.
+    steps[count++] = step = here;
+    while (count < ZK_QUEUE_TRACE_MAX) {
+        zk_qentry_t *entry = zk_qstore_entry (step.queue->store, step.id);
+        s_step_t target;
+        if (entry->state != ZK_QSTATE_DONE || !(entry->flags & ZK_QENTRY_FORWARDED)
+            || !s_step_find (self, zk_qnames_get (&self->names, entry->holder), c->msgid, &target)
+            || s_step_seen (steps, count, target.queue))
+            break;
+        steps[count++] = step = target;
+    }
+    s_lines_t lines;
+    bool ok = s_lines_init (&lines, count, ZK_QUEUE_NAME_MAX + ZK_QUEUE_CONSUMER_MAX + 96);
+    for (size_t index = 0; ok && index < count; index++)
+        s_step_line (&steps[index], &lines);
+    s_lines_reply (self, c, &lines, ok);
+}
+
+/*  FWD after the commit: decided by the put record in TO (or, when TO
+    held the message already, by the FORWARDED record). Done: the message
+    finishes in QUEUE and is deliverable in TO. Not: it is queued again
+    in QUEUE (a release record cancels the FORWARDED record), ERR 503.  */
+static void
+s_complete_fwd (zk_qserver_t *self, zk_qserver_completion_t *c)
+{
+    zk_qstore_t *store = c->queue->store;
+    bool recorded = c->source_seq && zk_qserver_record_ok (self, c->queue, c->source_seq);
+    bool ok = recorded;
+    if (c->target_entry != ZK_QSTORE_NIL) {
+        ok = zk_qserver_record_ok (self, c->target, c->seq);
+        zk_qstore_put_done (c->target->store, c->target_entry, ok);
+        if (ok)
+            zk_qserver_kick (self, c->target);
+        else
+            self->counters.put_failed++;
+    }
+    zk_qstore_forward_done (store, c->entry, ok, recorded ? c->pos : (zk_journal_pos_t){0},
+                            c->target_index, c->time_us, self->now_us);
+    if (ok) {
+        store->counters.forwarded++;
+        s_reply_ok (self, c);
+        return;
+    }
+    zk_qserver_mark_dirty (self, c->queue);
+    zk_qserver_kick (self, c->queue);
+    s_reply_err (self, c, 503,
+                 c->target_entry == ZK_QSTORE_NIL
+                     ? "storage failure: ack not stored, the message will be delivered again"
+                     : "storage failure: message not forwarded, it will be delivered again");
 }
 
 void
@@ -986,7 +1316,8 @@ zk_qserver_complete (zk_qserver_t *self, zk_qserver_completion_t *c)
         }
         case ZK_QREPLY_ACK: {
             bool ok = zk_qserver_record_ok (self, c->queue, c->seq);
-            zk_qstore_ack_done (c->queue->store, c->entry, ok, c->pos, self->now_us);
+            zk_qstore_ack_done (c->queue->store, c->entry, ok, c->pos,
+                                ok ? c->time_us : self->now_us);
             if (ok)
                 s_reply_ok (self, c);
             else {
@@ -1016,6 +1347,8 @@ zk_qserver_complete (zk_qserver_t *self, zk_qserver_completion_t *c)
                 s_reply_ok (self, c);
             break;
         case ZK_QREPLY_GET: s_complete_get (self, c); break;
+        case ZK_QREPLY_FWD: s_complete_fwd (self, c); break;
+        case ZK_QREPLY_TRACE: s_complete_trace (self, c); break;
         case ZK_QREPLY_STATUS: s_complete_status (self, c); break;
         case ZK_QREPLY_STATS: s_complete_stats (self, c); break;
         case ZK_QREPLY_LIST: s_complete_list (self, c); break;

@@ -9,9 +9,15 @@
                           PUT, those before it died (a dead letter), else 0
         28  1   frames    F, 0..64
         29  1   text      T, bytes of text (a reason, a queue name)
-        30  2   reserved  zero
+        30  1   meta      M, bytes of optional fields (0 in the first
+                          version's records, where this byte was reserved)
+        31  1   reserved  zero
         32  4F  sizes     bytes of each frame
         ..  T   text
+        ..  M   fields: TAG LENGTH VALUE each (1 + 1 + LENGTH bytes):
+                1 started (8: µs), 2 consumer (1..64), 3 origin (a queue
+                name), 4 origin attempts (4), 5 target position (16);
+                unknown tags are skipped
         ..      the frames, concatenated
 
     The index: a pool of entries (ids are indexes, so the pool may move
@@ -28,9 +34,22 @@
 #include <sys/stat.h>
 
 #define S_INITIAL_CAPACITY 1024
-#define S_FLAG_RELEASED    0x01  //  replay: delivered before the restart
+#define S_FLAG_RELEASED    0x01     //  replay: delivered before the restart
+#define S_FLAG_PENDING     0x02     //  replay: forwarded, unsettled; holder = pending index
+#define S_NAMES_MAX        1000000  //  names one server's table takes
+#define S_META_MAX         255      //  bytes of a record's optional fields
 
-_Static_assert(sizeof (zk_qentry_t) == 72, "the documented index entry size");
+//  The optional fields' tags (docs/protocol.md 8.9).
+enum {
+    S_META_STARTED = 1,
+    S_META_CONSUMER = 2,
+    S_META_ORIGIN = 3,
+    S_META_ORIGIN_ATTEMPTS = 4,
+    S_META_TARGET_POS = 5,
+};
+
+_Static_assert(sizeof (zk_qentry_t) == 80, "the documented index entry size");
+_Static_assert((ZK_QENTRY_FORWARDED & (S_FLAG_RELEASED | S_FLAG_PENDING)) == 0, "entry flags");
 
 // ---------------------------------------------------------------- bytes
 
@@ -71,20 +90,112 @@ s_get64 (const uint8_t *at)
     return value;
 }
 
+//  The optional fields (docs/protocol.md 8.9) into meta. 0 or ZK_EPROTO.
+static int
+s_meta_decode (const uint8_t *fields, size_t size, zk_qmeta_t *meta)
+{
+    memset (meta, 0, sizeof *meta);
+    size_t offset = 0;
+    while (offset < size) {
+        if (size - offset < 2 || fields[offset + 1] > size - offset - 2)
+            return ZK_EPROTO;
+        uint8_t tag = fields[offset];
+        size_t length = fields[offset + 1];
+        const uint8_t *value = fields + offset + 2;
+        offset += 2 + length;
+        switch (tag) {
+            case S_META_STARTED:
+                if (length != 8)
+                    return ZK_EPROTO;
+                meta->started_us = (int64_t) s_get64 (value);
+                break;
+            case S_META_CONSUMER:
+                if (!zk_queue_consumer_valid ((const char *) value, length))
+                    return ZK_EPROTO;
+                meta->consumer = (const char *) value;
+                meta->consumer_size = length;
+                break;
+            case S_META_ORIGIN:
+                if (!zk_queue_name_valid ((const char *) value, length))
+                    return ZK_EPROTO;
+                meta->origin = (const char *) value;
+                meta->origin_size = length;
+                break;
+            case S_META_ORIGIN_ATTEMPTS:
+                if (length != 4)
+                    return ZK_EPROTO;
+                meta->origin_attempts = s_get32 (value);
+                break;
+            case S_META_TARGET_POS:
+                if (length != 16)
+                    return ZK_EPROTO;
+                meta->has_target_pos = true;
+                meta->target_pos =
+                    (zk_journal_pos_t){s_get64 (value), s_get32 (value + 8), s_get32 (value + 12)};
+                break;
+            default: break;  //  a later version's field
+        }
+    }
+    return 0;
+}
+
+//  The optional fields of meta (may be NULL) into fields (S_META_MAX
+//  bytes at least); their size.
+static size_t
+s_meta_encode (const zk_qmeta_t *meta, uint8_t *fields)
+{
+    size_t size = 0;
+    if (!meta)
+        return 0;
+    if (meta->started_us) {
+        fields[size] = S_META_STARTED;
+        fields[size + 1] = 8;
+        s_put64 (fields + size + 2, (uint64_t) meta->started_us);
+        size += 10;
+    }
+    if (meta->consumer_size && meta->consumer_size <= ZK_QUEUE_CONSUMER_MAX) {
+        fields[size] = S_META_CONSUMER;
+        fields[size + 1] = (uint8_t) meta->consumer_size;
+        memcpy (fields + size + 2, meta->consumer, meta->consumer_size);
+        size += 2 + meta->consumer_size;
+    }
+    if (meta->origin_size && meta->origin_size <= ZK_QUEUE_NAME_MAX) {
+        fields[size] = S_META_ORIGIN;
+        fields[size + 1] = (uint8_t) meta->origin_size;
+        memcpy (fields + size + 2, meta->origin, meta->origin_size);
+        size += 2 + meta->origin_size;
+        fields[size] = S_META_ORIGIN_ATTEMPTS;
+        fields[size + 1] = 4;
+        s_put32 (fields + size + 2, meta->origin_attempts);
+        size += 6;
+    }
+    if (meta->has_target_pos) {
+        fields[size] = S_META_TARGET_POS;
+        fields[size + 1] = 16;
+        s_put64 (fields + size + 2, meta->target_pos.segment);
+        s_put32 (fields + size + 10, meta->target_pos.offset);
+        s_put32 (fields + size + 14, meta->target_pos.size);
+        size += 18;
+    }
+    assert (size <= S_META_MAX);
+    return size;
+}
+
 int
 zk_qrecord_decode (uint8_t type, const uint8_t *payload, size_t size, zk_qrecord_t *record)
 {
-    if (type < ZK_QREC_PUT || type > ZK_QREC_MOVED || size < ZK_QSTORE_RECORD_HEAD)
+    if (type < ZK_QREC_PUT || type > ZK_QREC_FORWARDED || size < ZK_QSTORE_RECORD_HEAD)
         return ZK_EPROTO;
     int frame_count = payload[28];
     size_t text_size = payload[29];
-    if (frame_count > ZK_QUEUE_BODY_FRAMES || payload[30] || payload[31])
+    size_t meta_size = payload[30];
+    if (frame_count > ZK_QUEUE_BODY_FRAMES || payload[31])
         return ZK_EPROTO;
     if ((type == ZK_QREC_PUT && frame_count == 0)
         || (type != ZK_QREC_PUT && type != ZK_QREC_ACK && frame_count != 0))
         return ZK_EPROTO;
     size_t offset = ZK_QSTORE_RECORD_HEAD + 4 * (size_t) frame_count;
-    if (offset + text_size > size)
+    if (offset + text_size + meta_size > size)
         return ZK_EPROTO;
     record->type = type;
     record->msgid = payload;
@@ -93,7 +204,13 @@ zk_qrecord_decode (uint8_t type, const uint8_t *payload, size_t size, zk_qrecord
     record->text = (const char *) payload + offset;
     record->text_size = text_size;
     record->frame_count = frame_count;
+    //  A forward names its target.
+    if (type == ZK_QREC_FORWARDED && !zk_queue_name_valid (record->text, text_size))
+        return ZK_EPROTO;
     offset += text_size;
+    if (s_meta_decode (payload + offset, meta_size, &record->meta) != 0)
+        return ZK_EPROTO;
+    offset += meta_size;
     size_t body = 0;
     for (int index = 0; index < frame_count; index++) {
         size_t frame_size = s_get32 (payload + ZK_QSTORE_RECORD_HEAD + 4 * index);
@@ -115,13 +232,14 @@ zk_qrecord_decode (uint8_t type, const uint8_t *payload, size_t size, zk_qrecord
     zk_journal_appendv: its frames are gathered into one buffer first.  */
 static int
 s_append (zk_qstore_t *self, uint8_t type, const uint8_t *msgid, int64_t now_us, uint32_t attempts,
-          const char *text, size_t text_size, const struct iovec *frames, int count,
-          zk_journal_record_t *record)
+          const char *text, size_t text_size, const zk_qmeta_t *meta, const struct iovec *frames,
+          int count, zk_journal_record_t *record)
 {
     assert (count >= 0 && count <= ZK_QUEUE_BODY_FRAMES);
     if (text_size > ZK_QUEUE_REASON_MAX)
         text_size = ZK_QUEUE_REASON_MAX;
-    uint8_t head[ZK_QSTORE_RECORD_HEAD + 4 * ZK_QUEUE_BODY_FRAMES + ZK_QUEUE_REASON_MAX];
+    uint8_t
+        head[ZK_QSTORE_RECORD_HEAD + 4 * ZK_QUEUE_BODY_FRAMES + ZK_QUEUE_REASON_MAX + S_META_MAX];
     memcpy (head, msgid, 16);
     s_put64 (head + 16, (uint64_t) now_us);
     s_put32 (head + 24, attempts);
@@ -137,6 +255,9 @@ s_append (zk_qstore_t *self, uint8_t type, const uint8_t *msgid, int64_t now_us,
     if (text_size)
         memcpy (head + head_size, text, text_size);
     head_size += text_size;
+    size_t meta_size = s_meta_encode (meta, head + head_size);
+    head[30] = (uint8_t) meta_size;
+    head_size += meta_size;
 
     struct iovec parts[ZK_JOURNAL_MAX_PARTS];
     parts[0] = (struct iovec){head, head_size};
@@ -359,6 +480,71 @@ s_entry_free (zk_qstore_t *self, uint32_t id)
     self->used--;
 }
 
+// ---------------------------------------------------------------- names
+
+int
+zk_qnames_init (zk_qnames_t *self)
+{
+    assert (self);
+    memset (self, 0, sizeof *self);
+    self->map = zhashx_new ();
+    return self->map ? 0 : ZK_ENOMEM;
+}
+
+void
+zk_qnames_fini (zk_qnames_t *self)
+{
+    if (!self)
+        return;
+    zhashx_destroy (&self->map);
+    for (uint32_t index = 0; index < self->count; index++)
+        free (self->names[index]);
+    free (self->names);
+    memset (self, 0, sizeof *self);
+}
+
+uint32_t
+zk_qnames_intern (zk_qnames_t *self, const char *name, size_t size)
+{
+    if (!self || !self->map || !zk_queue_name_valid (name, size))
+        return 0;
+    char key[ZK_QUEUE_NAME_MAX + 1];
+    memcpy (key, name, size);
+    key[size] = 0;
+    uintptr_t known = (uintptr_t) zhashx_lookup (self->map, key);
+    if (known)
+        return (uint32_t) known;
+    if (self->count >= S_NAMES_MAX) {
+        zk_warn_limited ("more than %d queue names seen: origins and forwards of the others "
+                         "are not traced",
+                         S_NAMES_MAX);
+        return 0;
+    }
+    if (self->count == self->capacity) {
+        uint32_t capacity = self->capacity ? self->capacity * 2 : 64;
+        char **names = realloc (self->names, capacity * sizeof *names);
+        if (!names)
+            return 0;
+        self->names = names;
+        self->capacity = capacity;
+    }
+    char *copy = strdup (key);
+    if (!copy)
+        return 0;
+    if (zhashx_insert (self->map, key, (void *) (uintptr_t) (self->count + 1)) != 0) {
+        free (copy);
+        return 0;
+    }
+    self->names[self->count++] = copy;
+    return self->count;
+}
+
+const char *
+zk_qnames_get (const zk_qnames_t *self, uint32_t index)
+{
+    return self && index && index <= self->count ? self->names[index - 1] : NULL;
+}
+
 // ---------------------------------------------------------------- segments
 
 static zk_qsegment_t *
@@ -470,13 +656,30 @@ zk_qstore_is_duplicate (zk_qstore_t *self, uint32_t id, int64_t now_us)
 
 // ---------------------------------------------------------------- replay
 
+//  Replay: a pending forward is known to have happened; the message is done.
+static void
+s_pending_confirmed (zk_qstore_t *self, uint32_t id, const zk_qpending_t *item)
+{
+    zk_qentry_t *entry = zk_qstore_entry (self, id);
+    entry->flags &= (uint8_t) ~S_FLAG_PENDING;
+    s_list_remove (self, &self->ready, id);
+    s_finish (self, id, ZK_QSTATE_DONE, item->pos, item->time_us);
+    entry->flags |= ZK_QENTRY_FORWARDED;
+    entry->holder = item->target;
+}
+
 static int
 s_replay_put (zk_qstore_t *self, const zk_journal_record_t *record, const zk_qrecord_t *parsed)
 {
     uint32_t id = zk_qstore_find (self, parsed->msgid);
     if (id != ZK_QSTORE_NIL) {
-        if (s_is_live (zk_qstore_entry (self, id)->state))
+        zk_qentry_t *entry = zk_qstore_entry (self, id);
+        if (s_is_live (entry->state) && !(entry->flags & S_FLAG_PENDING))
             return 0;  //  stored twice (a put that failed late, retried): keep the first
+        //  A put is only written for an id that finished: a pending forward
+        //  before it had happened.
+        if (s_is_live (entry->state))
+            s_pending_confirmed (self, id, &self->pending[entry->holder]);
         zk_qstore_forget (self, id);
     }
     id = s_entry_new (self, parsed->msgid);
@@ -486,6 +689,9 @@ s_replay_put (zk_qstore_t *self, const zk_journal_record_t *record, const zk_qre
     entry->pos = record->pos;
     entry->put_us = entry->since_us = parsed->time_us;
     entry->state = ZK_QSTATE_QUEUED;  //  attempts 0: a put's own field tells deliveries elsewhere
+    if (parsed->meta.origin_size)
+        entry->origin =
+            zk_qnames_intern (self->config.names, parsed->meta.origin, parsed->meta.origin_size);
     s_make_live (self, entry, parsed->time_us);
     s_list_push_back (self, &self->ready, id);
     return 0;
@@ -496,6 +702,8 @@ s_replay_finish (zk_qstore_t *self, const zk_journal_record_t *record, const zk_
                  uint8_t state)
 {
     uint32_t id = zk_qstore_find (self, parsed->msgid);
+    if (id != ZK_QSTORE_NIL)
+        zk_qstore_entry (self, id)->flags &= (uint8_t) ~S_FLAG_PENDING;
     if (id == ZK_QSTORE_NIL) {
         //  Its put record is gone: remember the outcome for STATUS only.
         id = s_entry_new (self, parsed->msgid);
@@ -523,6 +731,51 @@ s_replay_finish (zk_qstore_t *self, const zk_journal_record_t *record, const zk_
     return 0;
 }
 
+/*  A FORWARDED record. One with a target position is decided by the put
+    record there, in another queue: its message stays live and pending
+    (the record's place in self->pending) until zk_qstore_reconcile_pending
+    looks. One without (the target held the message already, or a
+    restart confirmed it) finishes the message as an ACK does.          */
+static int
+s_replay_forwarded (zk_qstore_t *self, const zk_journal_record_t *record,
+                    const zk_qrecord_t *parsed)
+{
+    uint32_t id = zk_qstore_find (self, parsed->msgid);
+    zk_qentry_t *entry = id == ZK_QSTORE_NIL ? NULL : zk_qstore_entry (self, id);
+    if (parsed->meta.has_target_pos && entry && s_is_live (entry->state)) {
+        if (self->pending_count == self->pending_capacity) {
+            size_t capacity = self->pending_capacity ? self->pending_capacity * 2 : 64;
+            zk_qpending_t *pending = realloc (self->pending, capacity * sizeof *pending);
+            if (!pending)
+                return ZK_ENOMEM;
+            self->pending = pending;
+            self->pending_capacity = capacity;
+        }
+        zk_qpending_t *item = &self->pending[self->pending_count];
+        memcpy (item->msgid, parsed->msgid, 16);
+        item->pos = record->pos;
+        item->time_us = parsed->time_us;
+        item->target = zk_qnames_intern (self->config.names, parsed->text, parsed->text_size);
+        if (parsed->attempts > entry->attempts)
+            entry->attempts =
+                (uint16_t) (parsed->attempts > UINT16_MAX ? UINT16_MAX : parsed->attempts);
+        entry->flags |= S_FLAG_PENDING;
+        entry->holder = (uint32_t) self->pending_count++;
+        return 0;
+    }
+    int rc = s_replay_finish (self, record, parsed, ZK_QSTATE_DONE);
+    if (rc)
+        return rc;
+    id = zk_qstore_find (self, parsed->msgid);
+    entry = id == ZK_QSTORE_NIL ? NULL : zk_qstore_entry (self, id);
+    if (entry && entry->state == ZK_QSTATE_DONE && entry->pos.segment == record->pos.segment
+        && entry->pos.offset == record->pos.offset) {
+        entry->flags |= ZK_QENTRY_FORWARDED;
+        entry->holder = zk_qnames_intern (self->config.names, parsed->text, parsed->text_size);
+    }
+    return 0;
+}
+
 static int
 s_replay_record (void *arg, const zk_journal_record_t *record, const void *payload)
 {
@@ -541,6 +794,7 @@ s_replay_record (void *arg, const zk_journal_record_t *record, const void *paylo
         case ZK_QREC_ACK: return s_replay_finish (self, record, &parsed, ZK_QSTATE_DONE);
         case ZK_QREC_DEAD: return s_replay_finish (self, record, &parsed, ZK_QSTATE_DEAD);
         case ZK_QREC_MOVED: return s_replay_finish (self, record, &parsed, ZK_QSTATE_MOVED);
+        case ZK_QREC_FORWARDED: return s_replay_forwarded (self, record, &parsed);
         case ZK_QREC_RELEASE: {
             uint32_t id = zk_qstore_find (self, parsed.msgid);
             zk_qentry_t *entry = id == ZK_QSTORE_NIL ? NULL : zk_qstore_entry (self, id);
@@ -548,7 +802,10 @@ s_replay_record (void *arg, const zk_journal_record_t *record, const void *paylo
                 uint32_t attempts = parsed.attempts > UINT16_MAX ? UINT16_MAX : parsed.attempts;
                 if (attempts > entry->attempts)
                     entry->attempts = (uint16_t) attempts;
-                entry->flags |= S_FLAG_RELEASED;
+                //  A release after a forward cancels it (the forward failed).
+                if (entry->flags & S_FLAG_PENDING)
+                    entry->holder = ZK_QSTORE_NIL;
+                entry->flags = (uint8_t) ((entry->flags | S_FLAG_RELEASED) & ~S_FLAG_PENDING);
             }
             break;
         }
@@ -682,6 +939,7 @@ zk_qstore_destroy (zk_qstore_t **self_p)
     free (self->slots);
     free (self->segments);
     free (self->buffer);
+    free (self->pending);
     free (self);
     *self_p = NULL;
 }
@@ -690,8 +948,8 @@ zk_qstore_destroy (zk_qstore_t **self_p)
 
 int
 zk_qstore_put (zk_qstore_t *self, const uint8_t *msgid, int64_t now_us, const char *text,
-               size_t text_size, uint32_t attempts, const struct iovec *frames, int count,
-               uint32_t *id_p, uint64_t *seq_p)
+               size_t text_size, uint32_t attempts, const zk_qmeta_t *meta,
+               const struct iovec *frames, int count, uint32_t *id_p, uint64_t *seq_p)
 {
     assert (self && msgid && id_p);
     assert (zk_qstore_find (self, msgid) == ZK_QSTORE_NIL);
@@ -699,8 +957,8 @@ zk_qstore_put (zk_qstore_t *self, const uint8_t *msgid, int64_t now_us, const ch
     if (self->free_head == ZK_QSTORE_NIL && s_grow (self, self->capacity * 2) != 0)
         return ZK_ENOMEM;
     zk_journal_record_t record;
-    int rc = s_append (self, ZK_QREC_PUT, msgid, now_us, attempts, text, text_size, frames, count,
-                       &record);
+    int rc = s_append (self, ZK_QREC_PUT, msgid, now_us, attempts, text, text_size, meta, frames,
+                       count, &record);
     if (rc)
         return rc;
     uint32_t id = s_entry_new (self, msgid);
@@ -709,6 +967,8 @@ zk_qstore_put (zk_qstore_t *self, const uint8_t *msgid, int64_t now_us, const ch
     entry->pos = record.pos;
     entry->put_us = entry->since_us = now_us;
     entry->state = ZK_QSTATE_PUTTING;
+    if (meta && meta->origin_size)
+        entry->origin = zk_qnames_intern (self->config.names, meta->origin, meta->origin_size);
     s_make_live (self, entry, now_us);
     *id_p = id;
     if (seq_p)
@@ -737,6 +997,12 @@ int
 zk_qstore_read_at (zk_qstore_t *self, zk_journal_pos_t pos, zk_qrecord_t *record)
 {
     assert (self && record);
+    //  A position from a record (a forward's target) is hostile: no
+    //  allocation beyond what a record may be.
+    uint32_t max_record =
+        self->config.max_record ? self->config.max_record : ZK_JOURNAL_DEFAULT_MAX_RECORD;
+    if (pos.size > max_record)
+        return ZK_ETOOBIG;
     if (pos.size > self->buffer_size) {
         uint8_t *buffer = realloc (self->buffer, pos.size);
         if (!buffer)
@@ -797,13 +1063,17 @@ s_requeue (zk_qstore_t *self, uint32_t id, int64_t now_us)
 
 int
 zk_qstore_ack (zk_qstore_t *self, uint32_t id, const struct iovec *result, int count,
-               int64_t now_us, zk_journal_record_t *record)
+               const char *consumer, int64_t now_us, zk_journal_record_t *record)
 {
     assert (self && record);
     zk_qentry_t *entry = zk_qstore_entry (self, id);
     assert (entry->state == ZK_QSTATE_LEASED);
-    int rc = s_append (self, ZK_QREC_ACK, entry->msgid, now_us, entry->attempts, NULL, 0, result,
-                       count, record);
+    //  The delivery it ends, for TRACE: a leased entry's since is its start.
+    zk_qmeta_t meta = {.started_us = entry->since_us,
+                       .consumer = consumer,
+                       .consumer_size = consumer ? strlen (consumer) : 0};
+    int rc = s_append (self, ZK_QREC_ACK, entry->msgid, now_us, entry->attempts, NULL, 0, &meta,
+                       result, count, record);
     if (rc) {
         s_requeue (self, id, now_us);
         return rc;
@@ -837,7 +1107,7 @@ zk_qstore_release (zk_qstore_t *self, uint32_t id, const char *reason, int64_t n
     assert (entry->state == ZK_QSTATE_LEASED);
     zk_journal_record_t record;
     int rc = s_append (self, ZK_QREC_RELEASE, entry->msgid, now_us, entry->attempts, reason,
-                       reason ? strlen (reason) : 0, NULL, 0, &record);
+                       reason ? strlen (reason) : 0, NULL, NULL, 0, &record);
     if (rc)
         zk_warn_limited ("queue %s: cannot record a release: %s", self->name, zk_strerror (rc));
     else
@@ -862,12 +1132,12 @@ zk_qstore_take (zk_qstore_t *self, uint32_t id, int64_t now_us)
 //  queues after a restart (a duplicate, never a loss).
 static void
 s_finish_with_record (zk_qstore_t *self, uint32_t id, uint8_t type, const char *text,
-                      int64_t now_us)
+                      const zk_qmeta_t *meta, int64_t now_us)
 {
     zk_qentry_t *entry = zk_qstore_entry (self, id);
     zk_journal_record_t record = {0};
     int rc = s_append (self, type, entry->msgid, now_us, entry->attempts, text,
-                       text ? strlen (text) : 0, NULL, 0, &record);
+                       text ? strlen (text) : 0, meta, NULL, 0, &record);
     if (rc)
         zk_warn_limited ("queue %s: cannot record that a message left: %s", self->name,
                          zk_strerror (rc));
@@ -879,7 +1149,7 @@ s_finish_with_record (zk_qstore_t *self, uint32_t id, uint8_t type, const char *
 
 void
 zk_qstore_move_done (zk_qstore_t *self, uint32_t id, bool ok, uint8_t type, const char *text,
-                     int64_t now_us)
+                     const zk_qmeta_t *meta, int64_t now_us)
 {
     assert (self);
     assert (type == ZK_QREC_DEAD || type == ZK_QREC_MOVED);
@@ -889,7 +1159,7 @@ zk_qstore_move_done (zk_qstore_t *self, uint32_t id, bool ok, uint8_t type, cons
         s_requeue (self, id, now_us);
         return;
     }
-    s_finish_with_record (self, id, type, text, now_us);
+    s_finish_with_record (self, id, type, text, meta, now_us);
     if (type == ZK_QREC_DEAD)
         self->counters.dead++;
     else
@@ -908,7 +1178,74 @@ zk_qstore_drop (zk_qstore_t *self, uint32_t id, const char *reason, int64_t now_
     self->counters.unreadable++;
     zk_error ("queue %s: a message cannot be read back from the journal (%s): dropped", self->name,
               reason);
-    s_finish_with_record (self, id, ZK_QREC_DEAD, reason, now_us);
+    s_finish_with_record (self, id, ZK_QREC_DEAD, reason, NULL, now_us);
+}
+
+void
+zk_qstore_hold (zk_qstore_t *self, uint32_t id)
+{
+    assert (self);
+    zk_qentry_t *entry = zk_qstore_entry (self, id);
+    assert (entry->state == ZK_QSTATE_LEASED);
+    s_list_remove (self, &self->leased, id);
+    entry->state = ZK_QSTATE_ACKING;
+    entry->holder = ZK_QSTORE_NIL;
+}
+
+int
+zk_qstore_forward (zk_qstore_t *self, uint32_t id, const zk_qforward_t *forward,
+                   zk_journal_record_t *record)
+{
+    assert (self && forward && record);
+    zk_qentry_t *entry = zk_qstore_entry (self, id);
+    assert (entry->state == ZK_QSTATE_QUEUED || entry->state == ZK_QSTATE_LEASED
+            || entry->state == ZK_QSTATE_ACKING);
+    zk_qlist_t *list = s_list_of (self, entry->state);
+    if (list)
+        s_list_remove (self, list, id);
+    entry->state = ZK_QSTATE_ACKING;
+    entry->holder = ZK_QSTORE_NIL;
+    if (forward->attempts > entry->attempts)
+        entry->attempts =
+            (uint16_t) (forward->attempts > UINT16_MAX ? UINT16_MAX : forward->attempts);
+    zk_qmeta_t meta = {
+        .started_us = forward->started_us,
+        .consumer = forward->consumer,
+        .consumer_size = forward->consumer ? strlen (forward->consumer) : 0,
+        .has_target_pos = forward->has_target_pos,
+        .target_pos = forward->target_pos,
+    };
+    int rc = s_append (self, ZK_QREC_FORWARDED, entry->msgid, forward->time_us, forward->attempts,
+                       forward->target, strlen (forward->target), &meta, NULL, 0, record);
+    if (rc == 0)
+        s_segment_touch (self, record->pos.segment, forward->time_us);
+    return rc;
+}
+
+void
+zk_qstore_forward_done (zk_qstore_t *self, uint32_t id, bool ok, zk_journal_pos_t pos,
+                        uint32_t target, int64_t time_us, int64_t now_us)
+{
+    assert (self);
+    zk_qentry_t *entry = zk_qstore_entry (self, id);
+    assert (entry->state == ZK_QSTATE_ACKING);
+    if (!ok) {
+        //  Its FORWARDED record (if any made it) must not count: a release
+        //  after it cancels it at replay.
+        zk_journal_record_t record;
+        int rc = s_append (self, ZK_QREC_RELEASE, entry->msgid, now_us, entry->attempts,
+                           "forward failed", 14, NULL, NULL, 0, &record);
+        if (rc)
+            zk_warn_limited ("queue %s: cannot record a failed forward: %s", self->name,
+                             zk_strerror (rc));
+        else
+            s_segment_touch (self, record.pos.segment, now_us);
+        s_requeue (self, id, now_us);
+        return;
+    }
+    s_finish (self, id, ZK_QSTATE_DONE, pos, time_us);
+    entry->flags |= ZK_QENTRY_FORWARDED;
+    entry->holder = target;
 }
 
 void
@@ -966,4 +1303,142 @@ zk_qstore_maintain (zk_qstore_t *self, int64_t now_us)
         if (s_grow (self, S_INITIAL_CAPACITY) != 0)
             zk_error ("queue %s: out of memory", self->name);
     }
+}
+
+// ---------------------------------------------------------------- forwards at start
+
+/*  True when to holds the put record that a forward from origin at
+    time_us wrote at pos: its entry is still known, or the record is
+    read back from pos. A segment that to removed (it has newer ones)
+    held the record once: the message finished there, so the forward
+    happened. A segment still there without the record (a torn tail, a
+    write that failed) means it never became durable.                   */
+static bool
+s_holds_forward (zk_qstore_t *to, const uint8_t *msgid, const char *origin, int64_t time_us,
+                 zk_journal_pos_t pos)
+{
+    uint32_t id = zk_qstore_find (to, msgid);
+    if (id != ZK_QSTORE_NIL) {
+        zk_qentry_t *entry = zk_qstore_entry (to, id);
+        const char *name = zk_qnames_get (to->config.names, entry->origin);
+        if (name && streq (name, origin) && entry->put_us == time_us)
+            return true;
+    }
+    if (!s_segment_find (to, pos.segment))
+        return to->segment_count && to->segments[to->segment_count - 1].id > pos.segment;
+    zk_qrecord_t record;
+    return zk_qstore_read_at (to, pos, &record) == 0 && record.type == ZK_QREC_PUT
+           && memcmp (record.msgid, msgid, 16) == 0 && record.time_us == time_us
+           && record.meta.origin_size == strlen (origin)
+           && memcmp (record.meta.origin, origin, record.meta.origin_size) == 0;
+}
+
+//  A pending forward did not happen: the message stays queued, and a
+//  release record cancels the FORWARDED record for later restarts.
+static void
+s_cancel_forward (zk_qstore_t *self, uint32_t id, const char *target)
+{
+    zk_qentry_t *entry = zk_qstore_entry (self, id);
+    entry->flags &= (uint8_t) ~S_FLAG_PENDING;
+    entry->holder = ZK_QSTORE_NIL;
+    char text[ZK_ID_TEXT_SIZE];
+    zk_id_format (entry->msgid, text);
+    zk_warn ("queue %s: message %s: its forward to %s was not stored before a crash: it is "
+             "queued again",
+             self->name, text, target);
+    zk_journal_record_t record;
+    int rc = s_append (self, ZK_QREC_RELEASE, entry->msgid, zclock_time () * 1000, entry->attempts,
+                       "forward lost", 12, NULL, NULL, 0, &record);
+    if (rc)
+        zk_error ("queue %s: cannot record a lost forward: %s", self->name, zk_strerror (rc));
+    else
+        s_segment_touch (self, record.pos.segment, zclock_time () * 1000);
+}
+
+size_t
+zk_qstore_reconcile_pending (zk_qstore_t *self, zk_qstore_lookup_fn *lookup, void *arg)
+{
+    assert (self && lookup);
+    size_t settled = 0;
+    for (size_t index = 0; index < self->pending_count; index++) {
+        zk_qpending_t *item = &self->pending[index];
+        uint32_t id = zk_qstore_find (self, item->msgid);
+        zk_qentry_t *entry = id == ZK_QSTORE_NIL ? NULL : zk_qstore_entry (self, id);
+        if (!entry || !(entry->flags & S_FLAG_PENDING) || entry->holder != index
+            || entry->state != ZK_QSTATE_QUEUED)
+            continue;  //  a later record settled it
+        settled++;
+        zk_qrecord_t record;
+        if (zk_qstore_read_at (self, item->pos, &record) != 0 || record.type != ZK_QREC_FORWARDED) {
+            s_cancel_forward (self, id, "a queue it no longer names (unreadable record)");
+            continue;
+        }
+        char target[ZK_QUEUE_NAME_MAX + 1];
+        memcpy (target, record.text, record.text_size);
+        target[record.text_size] = 0;
+        int64_t time_us = record.time_us;
+        zk_qstore_t *to = lookup (arg, target);
+        if (!to
+            || !s_holds_forward (to, item->msgid, self->name, time_us, record.meta.target_pos)) {
+            s_cancel_forward (self, id, target);
+            continue;
+        }
+        s_pending_confirmed (self, id, item);
+    }
+    free (self->pending);
+    self->pending = NULL;
+    self->pending_count = self->pending_capacity = 0;
+    return settled;
+}
+
+size_t
+zk_qstore_reconcile_origins (zk_qstore_t *self, zk_qstore_lookup_fn *lookup, void *arg)
+{
+    assert (self && lookup);
+    size_t settled = 0;
+    uint32_t self_index = zk_qnames_intern (self->config.names, self->name, strlen (self->name));
+    for (uint32_t id = 0; id < self->capacity; id++) {
+        zk_qentry_t *entry = zk_qstore_entry (self, id);
+        if (entry->state == ZK_QSTATE_FREE || !entry->origin)
+            continue;
+        const char *origin = zk_qnames_get (self->config.names, entry->origin);
+        zk_qstore_t *from = origin ? lookup (arg, origin) : NULL;
+        uint32_t source =
+            from && from != self ? zk_qstore_find (from, entry->msgid) : ZK_QSTORE_NIL;
+        if (source == ZK_QSTORE_NIL)
+            continue;
+        zk_qentry_t *held = zk_qstore_entry (from, source);
+        if (held->state != ZK_QSTATE_QUEUED || held->put_us > entry->put_us
+            || (held->flags & S_FLAG_PENDING))
+            continue;
+        //  The put here decided: the source's FORWARDED record was lost.
+        //  What the put record says of the delivery that forwarded it.
+        zk_qforward_t forward = {
+            .target = self->name,
+            .time_us = entry->put_us,
+            .attempts = held->attempts,
+        };
+        char consumer[ZK_QUEUE_CONSUMER_MAX + 1] = "";
+        zk_qrecord_t record;
+        if (s_is_live (entry->state) && zk_qstore_read (self, id, &record) == 0) {
+            forward.started_us = record.meta.started_us;
+            if (record.meta.origin_attempts > forward.attempts)
+                forward.attempts = record.meta.origin_attempts;
+            memcpy (consumer, record.meta.consumer, record.meta.consumer_size);
+            consumer[record.meta.consumer_size] = 0;
+        }
+        forward.consumer = consumer[0] ? consumer : NULL;
+        zk_journal_record_t written;
+        int rc = zk_qstore_forward (from, source, &forward, &written);
+        if (rc)
+            zk_error ("queue %s: cannot record a forward: %s", from->name, zk_strerror (rc));
+        zk_qstore_forward_done (from, source, true, rc ? (zk_journal_pos_t){0} : written.pos,
+                                self_index, entry->put_us, entry->put_us);
+        char text[ZK_ID_TEXT_SIZE];
+        zk_id_format (entry->msgid, text);
+        zk_notice ("queue %s: message %s was forwarded to %s before a crash: done", from->name,
+                   text, self->name);
+        settled++;
+    }
+    return settled;
 }

@@ -62,8 +62,9 @@
 #define S_HEARTBEAT_TTL  3000
 #define S_MAXMSG_SLACK   65536  //  frames above max_size + this close the connection
 #define S_MAX_SIZE_LIMIT ((size_t) 256 << 20)
-#define S_RECORD_SLACK   (ZK_QSTORE_RECORD_HEAD + 4 * ZK_QUEUE_BODY_FRAMES + 256)
-#define S_STATS_TEXT     1024
+#define S_RECORD_SLACK                                                                             \
+    (ZK_QSTORE_RECORD_HEAD + 4 * ZK_QUEUE_BODY_FRAMES + ZK_QUEUE_REASON_MAX + 256)
+#define S_STATS_TEXT 1024
 
 //  The configuration, deep-copied: the actor and the owner share it.
 typedef struct {
@@ -101,6 +102,17 @@ zk_queue_name_valid (const char *name, size_t size)
         if (!ok || (c == '.' && index + 1 < size && name[index + 1] == '.'))
             return false;
     }
+    return true;
+}
+
+bool
+zk_queue_consumer_valid (const char *name, size_t size)
+{
+    if (!name || size == 0 || size > ZK_QUEUE_CONSUMER_MAX)
+        return false;
+    for (size_t index = 0; index < size; index++)
+        if (name[index] < 0x21 || name[index] > 0x7e)
+            return false;
     return true;
 }
 
@@ -261,6 +273,13 @@ zk_qserver_sub_find (zk_qserver_queue_t *queue, uint32_t slot)
     return NULL;
 }
 
+const char *
+zk_qserver_consumer (zk_qserver_queue_t *queue, uint32_t slot)
+{
+    zk_qserver_sub_t *sub = zk_qserver_sub_find (queue, slot);
+    return sub && sub->consumer[0] ? sub->consumer : NULL;
+}
+
 // ---------------------------------------------------------------- clients
 
 static uint32_t
@@ -288,18 +307,13 @@ s_fd_bump (zk_qserver_t *self, int fd)
     self->fd_gen[fd]++;
 }
 
-//  Forget a client: its subs go, every message it holds is released.
+//  Forget a client: every message it holds is released (while its sub
+//  still names the consumer, for a dead letter's record), its subs go.
 static void
 s_client_remove (zk_qserver_t *self, zk_qserver_client_t *client, const char *reason)
 {
     for (size_t index = 0; index < client->queue_count; index++) {
         zk_qserver_queue_t *queue = client->queues[index];
-        zk_qserver_sub_t *sub = zk_qserver_sub_find (queue, client->slot);
-        if (sub) {
-            *sub = queue->subs[--queue->sub_count];
-            if (queue->next_sub >= queue->sub_count)
-                queue->next_sub = 0;
-        }
         //  Newest first: each goes to the front, so they end up in delivery order.
         zk_qstore_t *store = queue->store;
         uint32_t id = store->leased.tail;
@@ -312,6 +326,12 @@ s_client_remove (zk_qserver_t *self, zk_qserver_client_t *client, const char *re
                 zk_qserver_release (self, queue, id, reason, UINT32_MAX);
             }
             id = prev;
+        }
+        zk_qserver_sub_t *sub = zk_qserver_sub_find (queue, client->slot);
+        if (sub) {
+            *sub = queue->subs[--queue->sub_count];
+            if (queue->next_sub >= queue->sub_count)
+                queue->next_sub = 0;
         }
     }
     if (client->queue_count)
@@ -716,6 +736,7 @@ s_gather_stats (zk_qserver_t *self, zk_queue_stats_t *stats)
     stats->syncs = self->counters.syncs;
     for (size_t index = 0; index < self->queue_count; index++) {
         zk_qstore_t *store = self->queues[index]->store;
+        stats->forwarded += store->counters.forwarded;
         stats->queued += store->ready.count;
         stats->leased += store->leased.count;
         stats->put += store->counters.put;
@@ -736,7 +757,7 @@ s_gather_stats (zk_qserver_t *self, zk_queue_stats_t *stats)
 #define S_STATS_FIELDS(X)                                                                          \
     X (queues) X (clients) X (queued) X (leased) X (requests) X (errors) X (put) X (duplicates)    \
     X (put_failed) X (delivered) X (redelivered) X (acked) X (nacked) X (expired) X (released)     \
-    X (dead) X (moved) X (pulled) X (dropped) X (syncs) X (damaged) X (disk_bytes)
+    X (dead) X (moved) X (pulled) X (dropped) X (syncs) X (damaged) X (disk_bytes) X (forwarded)
 // clang-format on
 
 static void
@@ -941,6 +962,7 @@ s_server_destroy (zk_qserver_t **self_p)
     free (self->fd_gen);
     free (self->completions);
     free (self->moves);
+    zk_qnames_fini (&self->names);
     if (self->dir_fd >= 0)
         close (self->dir_fd);
     free (self);
@@ -998,6 +1020,38 @@ s_open_existing (zk_qserver_t *self)
             rc = ZK_EIO;
     zlist_destroy (&names);
     return rc;
+}
+
+static zk_qstore_t *
+s_lookup_store (void *arg, const char *name)
+{
+    zk_qserver_t *self = arg;
+    zk_qserver_queue_t *queue = zhashx_lookup (self->queue_map, name);
+    return queue ? queue->store : NULL;
+}
+
+/*  Forwards cut short by a crash (docs/protocol.md 7.8): once every queue
+    is replayed, each pending FORWARDED record is confirmed by the target's
+    put record or cancelled, and each put record forwarded from a queue
+    that still holds the message finishes it there. What that writes is
+    made durable before the first request is read.                      */
+static void
+s_reconcile_forwards (zk_qserver_t *self)
+{
+    size_t settled = 0;
+    for (size_t index = 0; index < self->queue_count; index++)
+        settled += zk_qstore_reconcile_pending (self->queues[index]->store, s_lookup_store, self);
+    for (size_t index = 0; index < self->queue_count; index++)
+        settled += zk_qstore_reconcile_origins (self->queues[index]->store, s_lookup_store, self);
+    for (size_t index = 0; settled && index < self->queue_count; index++) {
+        zk_journal_t *journal = self->queues[index]->store->journal;
+        if (zk_journal_appended_seq (journal) == zk_journal_synced_seq (journal))
+            continue;
+        int rc = zk_journal_sync (journal);
+        if (rc)
+            zk_error ("queue %s: cannot sync what a restart settled: %s",
+                      self->queues[index]->store->name, zk_strerror (rc));
+    }
 }
 
 static int
@@ -1098,7 +1152,10 @@ s_server_new (zsock_t *pipe, const zk_queue_config_t *config)
         .dedup_window_us = config->dedup_window_ms * 1000,
         .result_ttl_us = config->result_ttl_ms * 1000,
         .max_done = config->max_done,
+        .names = &self->names,
     };
+    if (zk_qnames_init (&self->names) != 0)
+        goto out_destroy;
     self->queue_map = zhashx_new ();
     self->client_map = zhashx_new ();
     self->completions = calloc (ZK_QSERVER_BATCH_MAX + 1, sizeof *self->completions);
@@ -1110,8 +1167,10 @@ s_server_new (zsock_t *pipe, const zk_queue_config_t *config)
         files.rlim_cur = files.rlim_max;
         setrlimit (RLIMIT_NOFILE, &files);
     }
-    if (s_lock_data_dir (self) || s_open_existing (self) || s_open_router (self)
-        || s_open_pulls (self))
+    if (s_lock_data_dir (self) || s_open_existing (self))
+        goto out_destroy;
+    s_reconcile_forwards (self);
+    if (s_open_router (self) || s_open_pulls (self))
         goto out_destroy;
     s_clock (self);
     self->next_timer = self->now_ms;

@@ -23,7 +23,18 @@
     crash in between is a redelivery, never a loss. The clients are
     processed every loop turn; their callbacks run there. Sends never
     block the loop: what a socket cannot take now waits in an outbox, and
-    the input is not read while an outbox holds anything (back-pressure).  */
+    the input is not read while an outbox holds anything (back-pressure).
+
+    With lb the input DEALER speaks ZKW/1 to a zkit-proxy --lb: a REQUEST
+    becomes an ordinary request whose routing envelope starts with
+    "ZKW1" "REPLY", so the one request path serves it; the proxy's credit
+    bounds what comes, so the input is read even while every slot is busy
+    (heartbeats must be heard), and a request beyond the slots is refused.
+
+    The reply cache maps a request envelope id to its success reply (a
+    hash table and a list oldest first, bounded in entries, bytes and
+    age); an id still running maps to a pending record where duplicates
+    leave their routing envelopes until the run answers them all.       */
 
 #include "zk_classes.h"
 
@@ -40,19 +51,32 @@
 
 extern char **environ;
 
-#define S_DEFAULT_MAX_OUTPUT ((size_t) 16 << 20)
-#define S_KILL_GRACE_MS      500  //  SIGTERM, then SIGKILL this much later
-#define S_STOP_GRACE_MS      250  //  the same when the worker stops
-#define S_DRAIN_MS           400  //  queue acks/nacks handed over at stop, at most
-#define S_REAP_TICK_MS       50   //  waitid poll period where pidfd_open is missing
-#define S_LINES_DEPTH        32   //  lines written to a coprocess ahead of its answers
-#define S_RESTART_MIN_MS     100  //  coprocess restart back-off
-#define S_RESTART_MAX_MS     5000
-#define S_STABLE_MS          1000   //  a coprocess that lived this long is restarted at once
-#define S_READ_CHUNK         65536  //  bytes per read ()
-#define S_READ_ROUNDS        16     //  reads per slot per loop turn (fairness)
-#define S_IOV_MAX            64     //  frames per writev ()
-#define S_REASON_SIZE        192
+#define S_DEFAULT_MAX_OUTPUT   ((size_t) 16 << 20)
+#define S_KILL_GRACE_MS        500  //  SIGTERM, then SIGKILL this much later
+#define S_STOP_GRACE_MS        250  //  the same when the worker stops
+#define S_DRAIN_MS             400  //  queue acks/nacks handed over at stop, at most
+#define S_REAP_TICK_MS         50   //  waitid poll period where pidfd_open is missing
+#define S_LINES_DEPTH          32   //  lines written to a coprocess ahead of its answers
+#define S_RESTART_MIN_MS       100  //  coprocess restart back-off
+#define S_RESTART_MAX_MS       5000
+#define S_STABLE_MS            1000   //  a coprocess that lived this long is restarted at once
+#define S_READ_CHUNK           65536  //  bytes per read ()
+#define S_READ_ROUNDS          16     //  reads per slot per loop turn (fairness)
+#define S_IOV_MAX              64     //  frames per writev ()
+#define S_REASON_SIZE          192
+#define S_JOIN_MAX             8  //  routings waiting for one run of a request id, in all
+#define S_LB_SILENT            3  //  heartbeat intervals without a word: the proxy is gone
+#define S_KEY_SIZE             (2 * ZK_ID_SIZE + 1)  //  a request id in hex
+#define S_DEFAULT_CACHE_BYTES  ((size_t) 64 << 20)
+#define S_DEFAULT_TTL_MS       300000
+#define S_DEFAULT_HEARTBEAT_MS 1000
+
+//  Error replies that mean "not done, send it again" (zk-retry=1).
+#define S_STOPPING  "worker stopping"
+#define S_BUSY      "worker busy"
+#define S_JOIN_FULL "too many duplicates of a running request"
+
+typedef struct _s_pending_t s_pending_t;
 
 typedef struct {
     char *data;
@@ -67,6 +91,7 @@ typedef struct {
     zk_envelope_t *envelope;   //  the same, decoded
     int64_t deadline;          //  ms; 0: none
     zk_delivery_t *delivery;   //  queue input: the message to ack or nack (body moved out)
+    s_pending_t *pending;      //  reply cache: its id is running (joins wait here), or NULL
 } s_request_t;
 
 typedef struct {
@@ -113,12 +138,23 @@ typedef struct {
     s_slot_t *slot;
 } s_ref_t;
 
+//  A success reply kept by its request id: the frames after the routing
+//  envelope. Entries are linked oldest to newest (eviction, expiry).
+typedef struct _s_cached_t {
+    char key[S_KEY_SIZE];
+    zmsg_t *reply;
+    size_t bytes;
+    int64_t stored;  //  ms
+    struct _s_cached_t *older, *newer;
+} s_cached_t;
+
 //  The configuration, deep-copied: the actor and the owner share it.
 typedef struct {
     zk_worker_config_t config;
     char *input, *output;
     char **argv;
     char **subscribe;
+    char name[ZK_CLIENT_CONSUMER_MAX + 1];  //  the queue consumer name (config.name)
 } s_setup_t;
 
 typedef struct {
@@ -130,6 +166,7 @@ typedef struct {
     int output_type;
     zsock_t *input, *output;  //  NULL for a queue
     zk_client_t *in_queue, *out_queue;
+    const char *forward_to;  //  a queue output on the input's server: FWD there (no out_queue)
     zk_spec_t *input_spec, *output_spec;
     zlist_t *input_outbox, *output_outbox;  //  zmsg_t * the socket could not take yet
     s_slot_t *slots;
@@ -141,7 +178,29 @@ typedef struct {
     int64_t next_stats;
     zk_worker_stats_t stats;
     uint64_t dropped;  //  replies a socket refused at send (peer gone, stop)
+    //  ZKW/1 (lb): times in ms
+    int heartbeat_ms;
+    int64_t lb_heard;           //  the last message from the proxy
+    int64_t lb_next_heartbeat;  //  our next HEARTBEAT
+    int64_t lb_ready_at;        //  our last READY
+    bool lb_ready_due;          //  READY owed, sent once a slot is free
+    //  The reply cache (reply_cache > 0)
+    zhashx_t *cache_map;    //  hex request id → s_cached_t *
+    zhashx_t *running_map;  //  hex request id → s_pending_t * (not owned)
+    s_cached_t *cache_oldest, *cache_newest;
+    size_t cache_count, cache_bytes;
+    size_t cache_max_count, cache_max_bytes;
+    int64_t cache_ttl_ms;
 } s_worker_t;
+
+//  A request id whose run has not answered yet: where the duplicates that
+//  arrived meanwhile want the reply.
+struct _s_pending_t {
+    s_worker_t *worker;
+    char key[S_KEY_SIZE];
+    zmsg_t *joiners[S_JOIN_MAX - 1];  //  their routing envelopes
+    int joiner_count;
+};
 
 //  A queue message on its way to its ACK: after the output PUT (if any)
 //  is confirmed, the ack with the result.
@@ -431,6 +490,21 @@ s_read_pipe (int fd, s_buffer_t *buffer, size_t limit, int rounds)
 
 // ---------------------------------------------------------------- requests and answers
 
+//  The request id is no longer running: duplicates still waiting (the
+//  worker is going away) get nothing.
+static void
+s_pending_destroy (s_pending_t **pending_p)
+{
+    s_pending_t *pending = *pending_p;
+    if (!pending)
+        return;
+    zhashx_delete (pending->worker->running_map, pending->key);
+    for (int index = 0; index < pending->joiner_count; index++)
+        zmsg_destroy (&pending->joiners[index]);
+    free (pending);
+    *pending_p = NULL;
+}
+
 static void
 s_request_clear (s_request_t *request)
 {
@@ -438,7 +512,16 @@ s_request_clear (s_request_t *request)
     zframe_destroy (&request->envelope_frame);
     zk_envelope_destroy (&request->envelope);
     zk_delivery_destroy (&request->delivery);
+    s_pending_destroy (&request->pending);
     request->deadline = 0;
+}
+
+//  True for the failures that leave the request undone, so that the
+//  requester may send it again: the error reply says zk-retry=1.
+static bool
+s_is_retryable (const char *reason)
+{
+    return streq (reason, S_STOPPING) || streq (reason, S_BUSY) || streq (reason, S_JOIN_FULL);
 }
 
 static int
@@ -447,12 +530,16 @@ s_mark_error (zk_envelope_t *envelope, const char *reason)
     int rc = zk_envelope_set_header (envelope, "zk-status", "error");
     if (rc == 0)
         rc = zk_envelope_set_header (envelope, "zk-error", reason);
+    //  A request that carried zk-retry itself must not make a final error look retryable.
+    if (rc == 0 && (s_is_retryable (reason) || zk_envelope_header (envelope, "zk-retry")))
+        rc = zk_envelope_set_header (envelope, "zk-retry", s_is_retryable (reason) ? "1" : "0");
     return rc;
 }
 
 //  The envelope frame of an error reply: the request's own envelope (if
-//  any) with zk-status=error and zk-error=REASON; when it has no room for
-//  them, a fresh one with the same id and trace. NULL: out of memory.
+//  any) with zk-status=error, zk-error=REASON (and zk-retry=1 when REASON
+//  is retryable); when it has no room for them, a fresh one with the same
+//  id and trace. NULL: out of memory.
 static zframe_t *
 s_error_envelope (const zk_envelope_t *original, const char *reason)
 {
@@ -523,6 +610,83 @@ s_flush (s_worker_t *self, zsock_t *sock, zlist_t *outbox)
 }
 
 // ---------------------------------------------------------------- queues
+
+/*  The consumer name a queue input sends with GET: name when given (the
+    config was validated), else HOSTNAME:PID, the host name cut to fit
+    and any byte outside '!'..'~' written '_'.                           */
+static void
+s_consumer_name (const char *name, char *out, size_t size)
+{
+    if (name) {
+        snprintf (out, size, "%s", name);
+        return;
+    }
+    char host[256] = "";
+    if (gethostname (host, sizeof host - 1) != 0 || !host[0])
+        snprintf (host, sizeof host, "worker");
+    char pid[24];
+    size_t pid_size = (size_t) snprintf (pid, sizeof pid, ":%d", (int) getpid ());
+    size_t length = strnlen (host, sizeof host - 1);
+    if (length > size - 1 - pid_size)
+        length = size - 1 - pid_size;
+    for (size_t index = 0; index < length; index++)
+        out[index] = host[index] > ' ' && host[index] <= '~' ? host[index] : '_';
+    memcpy (out + length, pid, pid_size + 1);
+}
+
+//  True when the two queue specs name the same server: the same
+//  endpoints, in any order.
+static bool
+s_same_server (const zk_spec_t *one, const zk_spec_t *other)
+{
+    size_t count = zk_spec_size (one);
+    if (count != zk_spec_size (other))
+        return false;
+    for (size_t index = 0; index < count; index++) {
+        bool found = false;
+        for (size_t match = 0; !found && match < count; match++)
+            found = streq (zk_spec_endpoint (one, index), zk_spec_endpoint (other, match));
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/*  The queue options: --name only for a queue input, and a name that can
+    go on the wire; a queue output on the input's own server must be
+    another queue (FWD into itself is refused, and would run forever).  */
+static int
+s_check_queue_config (const zk_worker_config_t *config, int input_type, char *reason, size_t size)
+{
+    if (config->name) {
+        if (input_type != ZK_SPEC_QUEUE)
+            return zk_engine_reason (reason, size,
+                                     "--name: only a queue input has a consumer name");
+        size_t length = strlen (config->name);
+        bool valid = length >= 1 && length <= ZK_CLIENT_CONSUMER_MAX;
+        for (size_t index = 0; valid && index < length; index++)
+            valid = config->name[index] > ' ' && config->name[index] <= '~';
+        if (!valid)
+            return zk_engine_reason (reason, size,
+                                     "--name: '%.80s' is not a consumer name (1 to %d printable "
+                                     "ASCII bytes, no spaces)",
+                                     config->name, ZK_CLIENT_CONSUMER_MAX);
+    }
+    if (input_type != ZK_SPEC_QUEUE || !config->output)
+        return 0;
+    zk_spec_t *input = zk_spec_new (config->input);
+    zk_spec_t *output = zk_spec_new (config->output);
+    bool itself = input && output && zk_spec_type (output) == ZK_SPEC_QUEUE
+                  && s_same_server (input, output)
+                  && streq (zk_spec_queue_name (input), zk_spec_queue_name (output));
+    zk_spec_destroy (&input);
+    zk_spec_destroy (&output);
+    if (itself)
+        return zk_engine_reason (reason, size,
+                                 "--out names the input queue itself: every message would run "
+                                 "again forever");
+    return 0;
+}
 
 static void
 s_settle_destroy (s_settle_t **settle_p)
@@ -650,6 +814,48 @@ s_send_output (s_worker_t *self, s_request_t *request, const void *data, size_t 
         s_ack (self, settle);
 }
 
+//  FWD's reply: the input is done and the output is in the next queue,
+//  or the input goes back to its queue, to run again.
+static void
+s_on_forwarded (zk_client_t *client, int rc, zmsg_t *reply, void *arg)
+{
+    (void) reply;
+    s_settle_t *settle = arg;
+    s_worker_t *self = settle->worker;
+    if (rc == 0)
+        self->stats.acked++;
+    else if (rc == ZK_ENOENT)
+        zk_warn_limited ("queue: the lease ended before the hand-over: the message comes again");
+    else {
+        self->stats.output_failed++;
+        char reason[S_REASON_SIZE];
+        snprintf (reason, sizeof reason, "output not confirmed: %s", zk_client_last_error (client));
+        zk_warn_limited ("queue: %s: the input goes back", reason);
+        s_nack (self, &settle, reason);
+        return;
+    }
+    s_settle_destroy (&settle);
+}
+
+/*  The output of a queue message when the output queue is on the input's
+    server: [envelope][data] handed over with FWD, which finishes the
+    input and puts the output under the same MSGID (the job id) in one
+    durable step. settle is taken.                                       */
+static void
+s_forward (s_worker_t *self, s_request_t *request, const void *data, size_t size,
+           s_settle_t *settle)
+{
+    zmsg_t *msg = zmsg_new ();
+    if (request->envelope_frame)
+        zmsg_append (msg, &request->envelope_frame);
+    zmsg_addmem (msg, data, size);
+    zmsg_destroy (&settle->result);  //  FWD carries no result: the output is the result
+    self->stats.sent++;
+    if (zk_client_fwd_async (self->in_queue, settle->delivery, self->forward_to, &msg,
+                             s_on_forwarded, settle))
+        s_on_forwarded (self->in_queue, ZK_ENOMEM, NULL, settle);
+}
+
 /*  A queue message is done: failure NULL, ack it with the stdout as its
     result (after the output, if any, is confirmed); else nack it so the
     queue delivers it again (and dead-letters it after --max-deliver).   */
@@ -673,10 +879,136 @@ s_settle (s_worker_t *self, s_request_t *request, const char *failure, const voi
         settle->result = zmsg_new ();
         zmsg_addmem (settle->result, data, size);
     }
-    if (self->output || self->out_queue)
+    if (self->forward_to)
+        s_forward (self, request, data, size, settle);
+    else if (self->output || self->out_queue)
         s_send_output (self, request, data, size, settle);
     else
         s_ack (self, settle);
+}
+
+// ---------------------------------------------------------------- replies and the reply cache
+
+//  Send [routing][content] on the input; both are taken.
+static void
+s_reply (s_worker_t *self, zmsg_t **routing_p, zmsg_t **content_p)
+{
+    zmsg_t *reply = *routing_p;
+    *routing_p = NULL;
+    for (zframe_t *frame = zmsg_pop (*content_p); frame; frame = zmsg_pop (*content_p))
+        zmsg_append (reply, &frame);
+    zmsg_destroy (content_p);
+    self->stats.replied++;
+    s_deliver (self, self->input, self->input_outbox, &reply);
+}
+
+static void
+s_key (const uint8_t *id, char key[S_KEY_SIZE])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int index = 0; index < ZK_ID_SIZE; index++) {
+        key[2 * index] = hex[id[index] >> 4];
+        key[2 * index + 1] = hex[id[index] & 15];
+    }
+    key[2 * ZK_ID_SIZE] = 0;
+}
+
+static void
+s_cache_remove (s_worker_t *self, s_cached_t *entry)
+{
+    if (entry->older)
+        entry->older->newer = entry->newer;
+    else
+        self->cache_oldest = entry->newer;
+    if (entry->newer)
+        entry->newer->older = entry->older;
+    else
+        self->cache_newest = entry->older;
+    zhashx_delete (self->cache_map, entry->key);
+    self->cache_count--;
+    self->cache_bytes -= entry->bytes;
+    zmsg_destroy (&entry->reply);
+    free (entry);
+}
+
+//  Entries are linked in the order they were stored, so the expired
+//  ones are the oldest.
+static void
+s_cache_expire (s_worker_t *self, int64_t now)
+{
+    while (self->cache_oldest && now - self->cache_oldest->stored >= self->cache_ttl_ms)
+        s_cache_remove (self, self->cache_oldest);
+}
+
+/*  Keep a success reply (content: the frames after the routing envelope,
+    copied) under key, evicting the oldest entries until the bounds on
+    entries and bytes hold. A reply bigger than the byte bound alone is
+    not kept.                                                            */
+static void
+s_cache_store (s_worker_t *self, const char *key, zmsg_t *content)
+{
+    size_t bytes = zmsg_content_size (content);
+    if (bytes > self->cache_max_bytes)
+        return;
+    s_cached_t *entry = zhashx_lookup (self->cache_map, key);
+    if (entry)
+        s_cache_remove (self, entry);
+    while (self->cache_oldest
+           && (self->cache_count >= self->cache_max_count
+               || self->cache_bytes + bytes > self->cache_max_bytes))
+        s_cache_remove (self, self->cache_oldest);
+    entry = calloc (1, sizeof *entry);
+    if (!entry)
+        return;
+    memcpy (entry->key, key, S_KEY_SIZE);
+    entry->reply = zmsg_dup (content);
+    entry->bytes = bytes;
+    entry->stored = zk_now_ms ();
+    if (!entry->reply || zhashx_insert (self->cache_map, entry->key, entry) != 0) {
+        zmsg_destroy (&entry->reply);
+        free (entry);
+        return;
+    }
+    entry->older = self->cache_newest;
+    if (self->cache_newest)
+        self->cache_newest->newer = entry;
+    else
+        self->cache_oldest = entry;
+    self->cache_newest = entry;
+    self->cache_count++;
+    self->cache_bytes += bytes;
+}
+
+/*  The reply to a request that has a routing envelope: [routing][request
+    envelope][data] on success, [routing][error envelope][data] on
+    failure. The duplicates that joined its run get the same frames, and
+    a success is kept in the reply cache.                                */
+static void
+s_reply_request (s_worker_t *self, s_request_t *request, const char *failure, const void *data,
+                 size_t size)
+{
+    zmsg_t *content = zmsg_new ();
+    zframe_t *envelope = NULL;
+    if (failure)
+        envelope = s_error_envelope (request->envelope, failure);
+    else if (request->envelope_frame) {
+        envelope = request->envelope_frame;
+        request->envelope_frame = NULL;
+    }
+    if (envelope)
+        zmsg_append (content, &envelope);
+    zmsg_addmem (content, data, size);
+    s_pending_t *pending = request->pending;
+    if (pending) {
+        if (!failure)
+            s_cache_store (self, pending->key, content);
+        for (int index = 0; index < pending->joiner_count; index++) {
+            zmsg_t *copy = zmsg_dup (content);
+            s_reply (self, &pending->joiners[index], &copy);
+        }
+        pending->joiner_count = 0;
+    }
+    s_reply (self, &request->routing, &content);
 }
 
 /*  Answer a request. failure NULL: success, data is COMMAND's stdout:
@@ -692,22 +1024,8 @@ s_answer (s_worker_t *self, s_request_t *request, const char *failure, const voi
 {
     if (request->delivery)
         s_settle (self, request, failure, data, size);
-    else if (request->routing) {
-        zmsg_t *reply = request->routing;
-        request->routing = NULL;
-        zframe_t *envelope = NULL;
-        if (failure)
-            envelope = s_error_envelope (request->envelope, failure);
-        else if (request->envelope_frame) {
-            envelope = request->envelope_frame;
-            request->envelope_frame = NULL;
-        }
-        if (envelope)
-            zmsg_append (reply, &envelope);
-        zmsg_addmem (reply, data, size);
-        self->stats.replied++;
-        s_deliver (self, self->input, self->input_outbox, &reply);
-    }
+    else if (request->routing)
+        s_reply_request (self, request, failure, data, size);
     else if (failure)
         zk_warn_limited ("%s failed: %s", self->command, failure);
     else if (self->output || self->out_queue)
@@ -1128,9 +1446,13 @@ s_free_slot (s_worker_t *self)
     return NULL;
 }
 
+//  True when the input may be read. With lb always (but when paused): the
+//  proxy's credit bounds the requests, and its heartbeats must be heard.
 static bool
 s_accepting (s_worker_t *self)
 {
+    if (self->config->lb)
+        return !self->paused;
     if (self->paused || zlist_size (self->input_outbox) > 0
         || (self->output && zlist_size (self->output_outbox) > 0))
         return false;
@@ -1231,8 +1553,60 @@ s_take_message (s_worker_t *self)
     s_start_request (self, &request, msg, size);
 }
 
+//  True when a request that has a routing envelope and a request envelope
+//  is answered without running: its id has a cached reply, or its id is
+//  running and it joins that run (or is refused: too many joined).
+static bool
+s_cache_answer (s_worker_t *self, s_request_t *request)
+{
+    if (!self->cache_map || !request->routing || !request->envelope)
+        return false;
+    char key[S_KEY_SIZE];
+    s_key (zk_envelope_id (request->envelope), key);
+    s_cache_expire (self, zk_now_ms ());
+    s_cached_t *entry = zhashx_lookup (self->cache_map, key);
+    if (entry) {
+        self->stats.cache_hits++;
+        zmsg_t *copy = zmsg_dup (entry->reply);
+        s_reply (self, &request->routing, &copy);
+        s_request_clear (request);
+        return true;
+    }
+    s_pending_t *pending = zhashx_lookup (self->running_map, key);
+    if (!pending)
+        return false;
+    if (pending->joiner_count == S_JOIN_MAX - 1)
+        s_refuse (self, request, S_JOIN_FULL);
+    else {
+        self->stats.joined++;
+        pending->joiners[pending->joiner_count++] = request->routing;
+        request->routing = NULL;
+        s_request_clear (request);
+    }
+    return true;
+}
+
+//  A request about to run: its id is running, duplicates join it. Without
+//  memory for that, it simply runs uncached.
+static void
+s_cache_note_running (s_worker_t *self, s_request_t *request)
+{
+    if (!self->cache_map || !request->routing || !request->envelope)
+        return;
+    s_pending_t *pending = calloc (1, sizeof *pending);
+    if (!pending)
+        return;
+    pending->worker = self;
+    s_key (zk_envelope_id (request->envelope), pending->key);
+    if (zhashx_insert (self->running_map, pending->key, pending) != 0) {
+        free (pending);
+        return;
+    }
+    request->pending = pending;
+}
+
 //  The body of a request taken (msg taken; size: the whole message's):
-//  refuse it, or start it in a free slot.
+//  refuse it, answer it from the reply cache, or start it in a free slot.
 static void
 s_start_request (s_worker_t *self, s_request_t *request, zmsg_t *msg, size_t size)
 {
@@ -1251,13 +1625,25 @@ s_start_request (s_worker_t *self, s_request_t *request, zmsg_t *msg, size_t siz
         s_refuse (self, request, reason);
         return;
     }
+    if (s_cache_answer (self, request)) {
+        zmsg_destroy (&msg);
+        return;
+    }
     if (self->config->lines && s_has_inner_newline (msg)) {
         zmsg_destroy (&msg);
         s_refuse (self, request, "message contains a newline (lines mode)");
         return;
     }
     s_slot_t *slot = s_free_slot (self);
-    assert (slot);  //  only called while s_accepting
+    if (!slot) {
+        //  Only with lb (otherwise called while s_accepting): the proxy sent
+        //  more requests than the slots we announced.
+        assert (self->config->lb);
+        zmsg_destroy (&msg);
+        s_refuse (self, request, S_BUSY);
+        return;
+    }
+    s_cache_note_running (self, request);
     if (self->config->lines)
         s_lines_submit (self, slot, request, &msg);
     else
@@ -1291,6 +1677,11 @@ s_add_stats (s_worker_t *self, zmsg_t *msg)
     zk_engine_add_counter (msg, "acked", self->stats.acked);
     zk_engine_add_counter (msg, "nacked", self->stats.nacked);
     zk_engine_add_counter (msg, "output_failed", self->stats.output_failed);
+    zk_engine_add_counter (msg, "cache_hits", self->stats.cache_hits);
+    zk_engine_add_counter (msg, "joined", self->stats.joined);
+    zk_engine_add_counter (msg, "cached", self->cache_count);
+    zk_engine_add_counter (msg, "cached_bytes", self->cache_bytes);
+    zk_engine_add_counter (msg, "reconnects", self->stats.reconnects);
 }
 
 static void
@@ -1299,11 +1690,200 @@ s_report_stats (s_worker_t *self)
     zk_notice ("stats received=%" PRIu64 " succeeded=%" PRIu64 " failed=%" PRIu64
                " timed_out=%" PRIu64 " replied=%" PRIu64 " sent=%" PRIu64 " refused=%" PRIu64
                " restarts=%" PRIu64 " dropped=%" PRIu64 " running=%d acked=%" PRIu64
-               " nacked=%" PRIu64 " output_failed=%" PRIu64,
+               " nacked=%" PRIu64 " output_failed=%" PRIu64 " cache_hits=%" PRIu64
+               " joined=%" PRIu64 " cached=%zu cached_bytes=%zu reconnects=%" PRIu64,
                self->stats.received, self->stats.succeeded, self->stats.failed,
                self->stats.timed_out, self->stats.replied, self->stats.sent, self->stats.refused,
                self->stats.restarts, self->dropped, s_running (self), self->stats.acked,
-               self->stats.nacked, self->stats.output_failed);
+               self->stats.nacked, self->stats.output_failed, self->stats.cache_hits,
+               self->stats.joined, self->cache_count, self->cache_bytes, self->stats.reconnects);
+}
+
+// ---------------------------------------------------------------- ZKW/1 (lb)
+
+/*  The worker side of ZKW/1 (docs/protocol.md §10): the input is a DEALER
+    connected to the proxy's backend. READY announces the free job slots
+    (credit), HEARTBEAT goes out every interval, and any message from the
+    proxy is a sign of life; after S_LB_SILENT silent intervals the DEALER
+    is replaced by a fresh one (a new routing id) that sends READY again.
+    Requests still running then reply on the new socket.                 */
+
+static int
+s_lb_free (s_worker_t *self)
+{
+    int free_slots = self->slot_count - s_running (self);
+    return free_slots > 0 ? free_slots : 0;
+}
+
+static zmsg_t *
+s_lb_message (const char *command, const char *argument)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addstr (msg, "ZKW1");
+    zmsg_addstr (msg, command);
+    if (argument)
+        zmsg_addstr (msg, argument);
+    return msg;
+}
+
+static bool
+s_lb_is (zmsg_t *msg, const char *command)
+{
+    zframe_t *frame = zmsg_first (msg);
+    if (!frame || !zframe_streq (frame, "ZKW1"))
+        return false;
+    frame = zmsg_next (msg);
+    return frame && zframe_streq (frame, command);
+}
+
+/*  Announce the free slots. With none free (every slot still runs a
+    request from before) READY is owed and sent once one is. first: a
+    fresh socket, READY goes ahead of the replies waiting in the outbox
+    (and a READY still queued there for the old socket is dropped).     */
+static void
+s_lb_ready (s_worker_t *self, bool first)
+{
+    if (first) {
+        for (zmsg_t *msg = zlist_first (self->input_outbox); msg;) {
+            zmsg_t *next = zlist_next (self->input_outbox);
+            if (s_lb_is (msg, "READY")) {
+                zlist_remove (self->input_outbox, msg);
+                zmsg_destroy (&msg);
+            }
+            msg = next;
+        }
+    }
+    int free_slots = s_lb_free (self);
+    self->lb_ready_due = free_slots == 0;
+    if (free_slots == 0)
+        return;
+    char credit[16];
+    snprintf (credit, sizeof credit, "%d", free_slots);
+    zmsg_t *msg = s_lb_message ("READY", credit);
+    int64_t now = zk_now_ms ();
+    self->lb_ready_at = now;
+    self->lb_next_heartbeat = now + self->heartbeat_ms;
+    if (first && zlist_size (self->input_outbox)) {
+        zlist_push (self->input_outbox, msg);
+        s_flush (self, self->input, self->input_outbox);
+    }
+    else
+        s_deliver (self, self->input, self->input_outbox, &msg);
+}
+
+//  A HEARTBEAT, if the socket takes it now (if not, the proxy is not
+//  reading, and a late heartbeat is worth nothing).
+static void
+s_lb_heartbeat (s_worker_t *self)
+{
+    void *sock = zsock_resolve (self->input);
+    if (zmq_send (sock, "ZKW1", 4, ZMQ_SNDMORE | ZMQ_DONTWAIT) == 4)
+        zmq_send (sock, "HEARTBEAT", 9, ZMQ_DONTWAIT);
+}
+
+//  Replace the DEALER by a fresh one (a new routing id: the proxy sees a
+//  new worker) and send READY on it. If the new one cannot be made, keep
+//  the old one and try again after another silence.
+static void
+s_lb_reconnect (s_worker_t *self, int64_t now)
+{
+    self->lb_heard = now;
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    if (!sock) {
+        zk_warn_limited ("lb: cannot make a new socket: %s", zmq_strerror (errno));
+        return;
+    }
+    if (self->config->hwm > 0) {
+        zsock_set_sndhwm (sock, self->config->hwm);
+        zsock_set_rcvhwm (sock, self->config->hwm);
+    }
+    zsock_set_linger (sock,
+                      self->config->linger_ms < 0 ? ZK_DEFAULT_LINGER_MS : self->config->linger_ms);
+    if (zk_spec_attach (self->input_spec, sock)) {
+        zsock_destroy (&sock);
+        return;
+    }
+    zk_warn ("lb: no word from the proxy for %g s: reconnecting",
+             S_LB_SILENT * self->heartbeat_ms / 1000.0);
+    zsock_destroy (&self->input);
+    self->input = sock;
+    self->stats.reconnects++;
+    s_lb_ready (self, true);
+}
+
+//  Every loop turn: heartbeat, silence, an owed READY.
+static void
+s_lb_timers (s_worker_t *self, int64_t now)
+{
+    if (self->paused)
+        self->lb_heard = now;  //  not reading: silence means nothing
+    if (now - self->lb_heard >= (int64_t) S_LB_SILENT * self->heartbeat_ms)
+        s_lb_reconnect (self, now);
+    if (self->lb_ready_due && s_lb_free (self) > 0)
+        s_lb_ready (self, false);
+    if (now >= self->lb_next_heartbeat) {
+        s_lb_heartbeat (self);
+        self->lb_next_heartbeat = now + self->heartbeat_ms;
+    }
+}
+
+//  A message from the proxy we will not act on: counted, logged.
+static void
+s_lb_refuse (s_worker_t *self, const char *why)
+{
+    self->stats.refused++;
+    zk_warn_limited ("lb: refused a message from the proxy: %s", why);
+}
+
+/*  One message from the proxy. REQUEST ROUTING... "" BODY... is a request
+    whose routing envelope, for the reply, is "ZKW1" "REPLY" ROUTING... "";
+    --max-size counts ROUTING and BODY. A DISCONNECT within half an
+    interval of our READY answers something we sent before that READY
+    (the proxy knows us by now): ignored, so credit is not announced
+    twice.                                                               */
+static void
+s_lb_take (s_worker_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->input);
+    if (!msg)
+        return;
+    int64_t now = zk_now_ms ();
+    self->lb_heard = now;
+    zframe_t *signature = zmsg_pop (msg);
+    zframe_t *command = zmsg_pop (msg);
+    if (!signature || !zframe_streq (signature, "ZKW1"))
+        s_lb_refuse (self, "not ZKW1");
+    else if (!command)
+        s_lb_refuse (self, "no command");
+    else if (zframe_streq (command, "HEARTBEAT") && zmsg_size (msg) == 0) {
+        //  A sign of life, noted above.
+    }
+    else if (zframe_streq (command, "DISCONNECT") && zmsg_size (msg) == 0) {
+        if (now - self->lb_ready_at >= self->heartbeat_ms / 2)
+            s_lb_ready (self, false);
+    }
+    else if (zframe_streq (command, "REQUEST")) {
+        size_t size = zmsg_content_size (msg);
+        s_request_t request = {0};
+        request.routing = s_split_routing (msg);
+        if (!request.routing || zmsg_size (request.routing) < 2) {
+            s_lb_refuse (self, request.routing ? "REQUEST without routing"
+                                               : "REQUEST without an empty delimiter frame");
+            zmsg_destroy (&request.routing);
+        }
+        else {
+            zmsg_pushstr (request.routing, "REPLY");
+            zmsg_pushstr (request.routing, "ZKW1");
+            self->stats.received++;
+            s_start_request (self, &request, msg, size);
+            msg = NULL;
+        }
+    }
+    else
+        s_lb_refuse (self, "unknown command or malformed message");
+    zframe_destroy (&signature);
+    zframe_destroy (&command);
+    zmsg_destroy (&msg);
 }
 
 //  Act on every timer that is due: timeouts, SIGKILLs after a SIGTERM,
@@ -1337,6 +1917,10 @@ s_run_timers (s_worker_t *self, int64_t now)
         s_report_stats (self);
         self->next_stats = now + self->config->stats_interval_ms;
     }
+    if (self->config->lb)
+        s_lb_timers (self, now);
+    if (self->cache_map)
+        s_cache_expire (self, now);
 }
 
 //  Milliseconds until the next timer, -1 for none.
@@ -1366,6 +1950,12 @@ s_next_timeout (s_worker_t *self, int64_t now)
     }
     if (self->config->stats_interval_ms > 0)
         S_SOONER (self->next_stats);
+    if (self->config->lb) {
+        S_SOONER (self->lb_next_heartbeat);
+        S_SOONER (self->lb_heard + (int64_t) S_LB_SILENT * self->heartbeat_ms);
+        if (self->lb_ready_due && s_lb_free (self) > 0)
+            S_SOONER (now);
+    }
     zk_client_t *clients[] = {self->in_queue, self->out_queue};
     for (int index = 0; index < 2; index++) {
         long left = clients[index] ? zk_client_next_timeout (clients[index]) : -1;
@@ -1486,7 +2076,10 @@ s_handle_item (s_worker_t *self, const zmq_pollitem_t *item, const s_ref_t *ref)
             for (int taken = 0;
                  taken < 1000 && s_accepting (self) && (zsock_events (self->input) & ZMQ_POLLIN);
                  taken++)
-                s_take_message (self);
+                if (self->config->lb)
+                    s_lb_take (self);
+                else
+                    s_take_message (self);
             break;
         case S_REF_OUTPUT: s_flush (self, self->output, self->output_outbox); break;
         case S_REF_CLIENT: break;  //  the clients are processed every turn (s_run)
@@ -1615,15 +2208,20 @@ s_stop (s_worker_t *self)
     for (int index = 0; index < self->slot_count; index++) {
         s_slot_t *slot = &self->slots[index];
         if (self->config->lines)
-            s_lines_fail_all (self, slot, "worker stopping", NULL);
+            s_lines_fail_all (self, slot, S_STOPPING, NULL);
         else if (slot->busy) {
             if (slot->proc.out_fd >= 0)
                 s_job_read (self, slot, S_READ_ROUNDS);
-            s_fail (self, &slot->request, "worker stopping", slot->output.data, slot->output.size);
+            s_fail (self, &slot->request, S_STOPPING, slot->output.data, slot->output.size);
         }
         if (slot->proc.pid > 0)
             kill (-slot->proc.pid, SIGTERM);
         s_close_fd (&slot->proc.in_fd);
+    }
+    //  ZKW/1: the proxy hears that we leave after the replies above.
+    if (self->config->lb && self->input) {
+        zmsg_t *disconnect = s_lb_message ("DISCONNECT", NULL);
+        s_deliver (self, self->input, self->input_outbox, &disconnect);
     }
     s_wait_children (self, zk_now_ms () + S_STOP_GRACE_MS);
     for (int index = 0; index < self->slot_count; index++)
@@ -1670,6 +2268,10 @@ s_worker_destroy (s_worker_t **self_p)
     free (self->slots);
     free (self->items);
     free (self->refs);
+    while (self->cache_oldest)
+        s_cache_remove (self, self->cache_oldest);
+    zhashx_destroy (&self->cache_map);
+    zhashx_destroy (&self->running_map);
     zlist_t *outboxes[] = {self->input_outbox, self->output_outbox};
     for (int box = 0; box < 2; box++) {
         if (!outboxes[box])
@@ -1701,7 +2303,8 @@ s_open_input (s_worker_t *self)
         return ZK_EINVAL;
     self->input_type = zk_spec_type (self->input_spec);
     if (self->input_type == ZK_SPEC_QUEUE) {
-        zk_client_config_t queue_config = {.hwm = config->hwm, .max_size = config->max_size};
+        zk_client_config_t queue_config = {
+            .hwm = config->hwm, .max_size = config->max_size, .consumer = config->name};
         self->in_queue = zk_client_new (config->input, &queue_config);
         if (!self->in_queue)
             return ZK_ESOCKET;
@@ -1732,6 +2335,29 @@ s_open_input (s_worker_t *self)
             zsock_set_subscribe (self->input, "");
     }
     return zk_spec_attach (self->input_spec, self->input);
+}
+
+//  The reply cache, for inputs that reply (rep, router, dealer without
+//  --out, lb) when config->reply_cache > 0. 0, or ZK_ENOMEM.
+static int
+s_cache_init (s_worker_t *self)
+{
+    const zk_worker_config_t *config = self->config;
+    bool replies = self->input_type == ZMQ_REP || self->input_type == ZMQ_ROUTER
+                   || (self->input_type == ZMQ_DEALER && !config->output);
+    if (config->reply_cache <= 0 || !replies)
+        return 0;
+    self->cache_max_count = (size_t) config->reply_cache;
+    self->cache_max_bytes =
+        config->reply_cache_bytes ? config->reply_cache_bytes : S_DEFAULT_CACHE_BYTES;
+    self->cache_ttl_ms = config->reply_ttl_ms > 0 ? config->reply_ttl_ms : S_DEFAULT_TTL_MS;
+    self->cache_map = zhashx_new ();
+    self->running_map = zhashx_new ();
+    if (!self->cache_map || !self->running_map) {
+        zk_error ("worker: out of memory");
+        return ZK_ENOMEM;
+    }
+    return 0;
 }
 
 static s_worker_t *
@@ -1767,7 +2393,10 @@ s_worker_new (zsock_t *pipe, const zk_worker_config_t *config)
         if (!self->output_spec)
             goto out_destroy;
         self->output_type = zk_spec_type (self->output_spec);
-        if (self->output_type == ZK_SPEC_QUEUE) {
+        if (self->output_type == ZK_SPEC_QUEUE && self->in_queue
+            && s_same_server (self->input_spec, self->output_spec))
+            self->forward_to = zk_spec_queue_name (self->output_spec);
+        else if (self->output_type == ZK_SPEC_QUEUE) {
             zk_client_config_t queue_config = {.hwm = config->hwm};
             self->out_queue = zk_client_new (config->output, &queue_config);
             if (!self->out_queue)
@@ -1793,6 +2422,14 @@ s_worker_new (zsock_t *pipe, const zk_worker_config_t *config)
         zk_info ("one-way input and no --out: the output of %s is discarded", self->command);
     if (config->stats_interval_ms > 0)
         self->next_stats = zk_now_ms () + config->stats_interval_ms;
+    if (s_cache_init (self))
+        goto out_destroy;
+    if (config->lb) {
+        self->heartbeat_ms =
+            config->heartbeat_ms > 0 ? config->heartbeat_ms : S_DEFAULT_HEARTBEAT_MS;
+        self->lb_heard = zk_now_ms ();
+        s_lb_ready (self, false);
+    }
     return self;
 
 out_destroy:
@@ -1881,6 +2518,8 @@ s_setup_new (const zk_worker_config_t *config)
     setup->config.output = setup->output;
     setup->config.argv = setup->argv;
     setup->config.subscribe = (const char *const *) setup->subscribe;
+    s_consumer_name (config->name, setup->name, sizeof setup->name);
+    setup->config.name = setup->name;
     return setup;
 }
 
@@ -1901,6 +2540,16 @@ s_role_type (const char *role, const char *text, const int *types, const char *w
     return type;
 }
 
+//  True when the (valid) spec text has exactly one endpoint, which connects.
+static bool
+s_connects_once (const char *text)
+{
+    zk_spec_t *spec = zk_spec_new (text);
+    bool once = spec && zk_spec_size (spec) == 1 && !zk_spec_binds (spec, 0);
+    zk_spec_destroy (&spec);
+    return once;
+}
+
 int
 zk_worker_validate (const zk_worker_config_t *config, char *reason, size_t reason_size)
 {
@@ -1911,6 +2560,26 @@ zk_worker_validate (const zk_worker_config_t *config, char *reason, size_t reaso
                                   "pull, sub, rep, dealer, router or queue", reason, reason_size);
     if (input_type < 0)
         return ZK_EINVAL;
+    if (config->lb) {
+        if (input_type != ZMQ_DEALER || !s_connects_once (config->input))
+            return zk_engine_reason (reason, reason_size,
+                                     "--lb needs a dealer> input connecting to one zkit-proxy --lb "
+                                     "backend (--in 'dealer>ENDPOINT'), not '%s'",
+                                     config->input);
+        if (config->output)
+            return zk_engine_reason (
+                reason, reason_size,
+                "--out cannot be used with --lb: replies go back to the proxy");
+    }
+    else if (config->heartbeat_ms)
+        return zk_engine_reason (reason, reason_size, "--heartbeat needs --lb");
+    if (config->heartbeat_ms && (config->heartbeat_ms < 10 || config->heartbeat_ms > 3600000))
+        return zk_engine_reason (reason, reason_size,
+                                 "the heartbeat must be 10 ms to 3600 s, not %d ms",
+                                 config->heartbeat_ms);
+    if (config->reply_cache < 0 || config->reply_ttl_ms < 0)
+        return zk_engine_reason (reason, reason_size,
+                                 "the reply cache and its ttl cannot be negative");
     if (config->output) {
         if (s_role_type ("--out", config->output, s_output_types, "an output",
                          "push, pub, dealer or queue", reason, reason_size)
@@ -1922,6 +2591,8 @@ zk_worker_validate (const zk_worker_config_t *config, char *reason, size_t reaso
                 "--out cannot be used with a %s input: replies go back on the input",
                 zk_spec_type_to_name (input_type));
     }
+    if (s_check_queue_config (config, input_type, reason, reason_size))
+        return ZK_EINVAL;
     if (config->subscribe && config->subscribe[0] && input_type != ZMQ_SUB)
         return zk_engine_reason (reason, reason_size, "--subscribe needs a sub input");
     if (!config->argv || !config->argv[0] || !config->argv[0][0])
@@ -1994,6 +2665,9 @@ zk_worker_stats (zk_worker_t *self, zk_worker_stats_t *stats)
     stats->nacked = zk_engine_counter (reply, "nacked");
     stats->output_failed = zk_engine_counter (reply, "output_failed");
     stats->running = zk_engine_counter (reply, "running");
+    stats->cache_hits = zk_engine_counter (reply, "cache_hits");
+    stats->joined = zk_engine_counter (reply, "joined");
+    stats->reconnects = zk_engine_counter (reply, "reconnects");
     zmsg_destroy (&reply);
     return 0;
 }

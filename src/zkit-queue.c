@@ -49,13 +49,16 @@ main (int argc, char **argv)
     zk_cli_t cli = {
         .program = "zkit-queue",
         .usage = "--data DIR [options] SPEC...",
-        .summary = "Durable named queues on disk: put, get with credit, ack, nack, dead letters.",
+        .summary =
+            "Durable named queues on disk: put, get, ack, nack, dead letters, forward, trace.",
         .description =
             "Each SPEC is a router socket speaking ZKQ/1 (docs/protocol.md); queues are\n"
             "created on first use under DIR and survive restarts. A message is confirmed\n"
             "once durable, leased to one consumer at a time, delivered again when its lease\n"
             "runs out or its consumer disconnects, and moved to NAME.dead after\n"
-            "--max-deliver attempts.",
+            "--max-deliver attempts. A workflow step forwards its message to the next\n"
+            "queue under the same id (ack and put in one, atomic across a crash); TRACE\n"
+            "shows a job's path, and results stay --result-ttl after the ack.",
         .examples = "  zkit-queue --data /var/lib/zkit 'router@tcp://*:5570'\n"
                     "  zkit-queue --data ./q --fsync always --lease 10 \\\n"
                     "      --pull 'orders=pull@tcp://127.0.0.1:5571' 'router@tcp://127.0.0.1:5570'",

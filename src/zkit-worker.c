@@ -9,8 +9,11 @@ main (int argc, char **argv)
     zk_strlist_t topics = {0};
     const char *ready_file = NULL;
     double timeout_seconds = 0, stats_seconds = 0, linger_seconds = 1;
+    double heartbeat_seconds = 0, ttl_seconds = 300;
+    int reply_cache = 1000;
     config.jobs = 1;
     config.max_output = (size_t) 16 << 20;
+    config.reply_cache_bytes = (size_t) 64 << 20;
     zk_option_t options[] = {
         {"in", 0, ZK_OPT_SPEC, &config.input, "SPEC",
          "input: pull, sub, rep, dealer, router or queue (required)"},
@@ -36,6 +39,18 @@ main (int argc, char **argv)
          "hand queued replies over on stop (default 1)", 0, 3600},
         {"ready-file", 0, ZK_OPT_STRING, &ready_file, "PATH",
          "write 'input ENDPOINT' / 'output ENDPOINT' lines here once bound"},
+        {"name", 0, ZK_OPT_STRING, &config.name, "NAME",
+         "queue input: consumer name the server records (default HOSTNAME:PID)"},
+        {"lb", 0, ZK_OPT_FLAG, &config.lb, NULL,
+         "serve a zkit-proxy --lb (ZKW/1); --in is 'dealer>BACKEND'"},
+        {"heartbeat", 0, ZK_OPT_SECONDS, &heartbeat_seconds, "SECONDS",
+         "--lb: heartbeat interval, the proxy's (default 1)", 0.05, 60},
+        {"reply-cache", 0, ZK_OPT_INT, &reply_cache, "N",
+         "answer retried request ids from the last N replies (default 1000; 0 off)", 0, 1e7},
+        {"reply-cache-bytes", 0, ZK_OPT_SIZE, &config.reply_cache_bytes, "BYTES",
+         "the cached replies' bytes at most (default 64M)", 1, 1e12},
+        {"reply-ttl", 0, ZK_OPT_SECONDS, &ttl_seconds, "SECONDS",
+         "forget a cached reply after SECONDS (default 300)", 0.001, 1e6},
         {NULL},
     };
     zk_cli_t cli = {
@@ -52,13 +67,24 @@ main (int argc, char **argv)
             "A queue input (queue>tcp://HOST:PORT/NAME) holds at most --jobs messages; it\n"
             "acks one when COMMAND exits 0 (stdout is the result) and nacks it otherwise,\n"
             "so the queue delivers it again (NAME.dead after zkit-queue's --max-deliver). A\n"
-            "queue --out puts stdout there and acks the input once the put is confirmed.",
+            "queue --out on the same server hands stdout over with FWD: the input is done\n"
+            "and the output queued under the same id (the job id) in one durable step; on\n"
+            "another server it puts stdout and acks the input once the put is confirmed.\n"
+            "--lb serves a zkit-proxy --lb: the worker connects to its backend, announces\n"
+            "--jobs free slots and heartbeats (same --heartbeat as the proxy); stopping,\n"
+            "its running requests get errors with zk-retry=1 and it says DISCONNECT.\n"
+            "Replying inputs keep a reply cache: a request whose envelope id was answered\n"
+            "(success) gets that reply again without running COMMAND; one whose id is\n"
+            "running waits for that run.",
         .examples =
             "  zkit-worker --in 'rep@tcp://127.0.0.1:5560' -- tr a-z A-Z\n"
             "  zkit-worker --in 'pull>tcp://127.0.0.1:5557' --out 'push>tcp://127.0.0.1:5558'"
             " -j 4 -- sh -c 'wc -c'\n"
             "  zkit-worker --in 'rep>tcp://127.0.0.1:5561' --lines -j 2 -- sed -u 's/^/got /'\n"
-            "  zkit-worker --in 'queue>tcp://127.0.0.1:5570/orders' -j 4 -- ./process.sh",
+            "  zkit-worker --in 'queue>tcp://127.0.0.1:5570/orders' -j 4 -- ./process.sh\n"
+            "  zkit-worker --in 'queue>tcp://127.0.0.1:5570/step1' --out "
+            "'queue>tcp://127.0.0.1:5570/step2' --name resize-1 -- ./resize.sh\n"
+            "  zkit-worker --lb --in 'dealer>tcp://127.0.0.1:5581' -j 4 -- ./handle.sh",
         .options = options,
         .min_args = 1,
         .max_args = -1,
@@ -80,6 +106,9 @@ main (int argc, char **argv)
         timeout_seconds > 0 && timeout_seconds < 0.001 ? 1 : (int) (timeout_seconds * 1000);
     config.linger_ms = (int) (linger_seconds * 1000);
     config.stats_interval_ms = (int) (stats_seconds * 1000);
+    config.heartbeat_ms = (int) (heartbeat_seconds * 1000);
+    config.reply_cache = reply_cache;
+    config.reply_ttl_ms = (int) (ttl_seconds * 1000 + 0.5);  //  0.001 s: 1 ms, never 0
     char reason[512];
     if (zk_worker_validate (&config, reason, sizeof reason))
         zk_cli_usage_error (&cli, "%s", reason);

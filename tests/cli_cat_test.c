@@ -282,6 +282,10 @@ Test (cli_cat, req_prints_the_replies_of_a_rep)
     for (int i = 0; i < 2; i++) {
         zmsg_t *request = tu_recv (rep, 20000);
         cr_assert_not_null (request);
+        //  req is the reliable client: an envelope goes in front of the body.
+        zframe_t *envelope = zmsg_pop (request);
+        cr_assert (zk_envelope_is_envelope (zframe_data (envelope), zframe_size (envelope)));
+        zframe_destroy (&envelope);
         char *text = zmsg_popstr (request);
         for (char *c = text; *c; c++)
             *c = (char) toupper ((unsigned char) *c);
@@ -300,7 +304,8 @@ Test (cli_cat, req_without_a_reply_exits_3)
     zsock_t *rep = s_bind_peer (ZMQ_REP, "req", &spec);
     char *err;
     cr_assert_eq (s_run ("hello\n", NULL, &err, 20000, spec, "--timeout", "0.5", NULL), 3);
-    cr_assert (strstr (err, "no reply to message 1 within 0.5 s"), "%s", err);
+    cr_assert (strstr (err, "message 1: no reply after 1 attempt of 0.5 s over tcp://127.0.0.1:"),
+               "%s", err);
     zmsg_t *request = tu_recv (rep, 5000);
     cr_assert_not_null (request);  //  it was sent, the reply never came
     zmsg_destroy (&request);
@@ -637,4 +642,114 @@ Test (cli_cat, address_in_use_exits_1)
     free (err);
     free (spec);
     zsock_destroy (&pull);
+}
+
+//  --------------------------------------------------------------------------
+//  req: the reliable client (zk_caller), --retries, failover
+
+Test (cli_cat, req_retries_is_validated)
+{
+    struct {
+        const char *args[8];
+        const char *reason;
+    } cases[] = {
+        {{"req>tcp://127.0.0.1:1", "--retries", "3"}, "--retries needs --timeout"},
+        {{"req>tcp://127.0.0.1:1", "--retries", "101", "--timeout", "1"},
+         "not a valid N (0 to 100)"},
+        {{"req>tcp://127.0.0.1:1", "--retries", "-1", "--timeout", "1"}, "not a valid N"},
+        {{"req>tcp://127.0.0.1:1", "--retries", "x", "--timeout", "1"}, "not a valid N"},
+        {{"push>tcp://127.0.0.1:1", "--retries", "1", "--timeout", "1"},
+         "only a req socket retries"},
+        {{"req@tcp://127.0.0.1:*"}, "only connects"},
+    };
+    for (size_t index = 0; index < sizeof cases / sizeof cases[0]; index++) {
+        const char *const *args = cases[index].args;
+        char *out, *err;
+        int rc = s_run (NULL, &out, &err, 10000, args[0], args[1], args[2], args[3], args[4],
+                        args[5], NULL);
+        cr_assert_eq (rc, 2, "%s: exit %d", args[0], rc);
+        cr_assert (strncmp (err, "zkit-cat: ", 10) == 0 && strstr (err, cases[index].reason), "%s",
+                   err);
+        cr_assert_str_eq (out, "");
+        free (out);
+        free (err);
+    }
+}
+
+//  Answer n requests of the reliable client on router:
+//  [id][REQID][""][ENVELOPE][body] → [id][REQID][""][ENVELOPE]["re:" body].
+static void
+s_router_answer_reliable (zsock_t *router, int n)
+{
+    for (int i = 0; i < n; i++) {
+        zmsg_t *msg = tu_recv (router, 20000);
+        cr_assert_not_null (msg);
+        cr_assert_eq (zmsg_size (msg), 5);
+        zframe_t *body = zmsg_last (msg);
+        char *text =
+            zsys_sprintf ("re:%.*s", (int) zframe_size (body), (char *) zframe_data (body));
+        zmsg_remove (msg, body);
+        zframe_destroy (&body);
+        zmsg_addstr (msg, text);
+        zstr_free (&text);
+        zmsg_send (&msg, router);
+    }
+}
+
+Test (cli_cat, req_fails_over_from_a_dead_endpoint)
+{
+    //  The dead endpoint takes requests and never answers: it costs one
+    //  --timeout, not the call; the next request goes to the live one.
+    char dead[256], live[256];
+    zsock_t *dead_router = tu_bind_ephemeral (ZMQ_ROUTER, dead, sizeof dead);
+    zsock_t *live_router = tu_bind_ephemeral (ZMQ_ROUTER, live, sizeof live);
+    char *spec = zsys_sprintf ("req>%s,%s", dead, live);
+    int64_t start = zclock_mono ();
+    tu_proc_t req;
+    s_start (&req, spec, "--timeout", "2", "--retries", "3", NULL);
+    tu_write_stdin (&req, "a\nb\n", 4, true);
+    s_router_answer_reliable (live_router, 2);
+    s_expect_stdout (&req, 0, "re:a\nre:b\n");
+    int64_t elapsed = zclock_mono () - start;
+    cr_assert_lt (elapsed, 4000, "a dead first endpoint cost %" PRId64 " ms", elapsed);
+    free (spec);
+    zsock_destroy (&dead_router);
+    zsock_destroy (&live_router);
+}
+
+Test (cli_cat, req_skips_an_endpoint_with_nothing_listening)
+{
+    //  Port 1 on loopback refuses connections: with ZMQ_IMMEDIATE the
+    //  request goes to the next endpoint at once, no timeout spent.
+    char live[256];
+    zsock_t *live_router = tu_bind_ephemeral (ZMQ_ROUTER, live, sizeof live);
+    char *spec = zsys_sprintf ("req>tcp://127.0.0.1:1,%s", live);
+    int64_t start = zclock_mono ();
+    tu_proc_t req;
+    s_start (&req, spec, "--timeout", "20", "--retries", "1", NULL);
+    tu_write_stdin (&req, "a\n", 2, true);
+    s_router_answer_reliable (live_router, 1);
+    s_expect_stdout (&req, 0, "re:a\n");
+    cr_assert_lt (zclock_mono () - start, 10000, "the refusing endpoint was waited for");
+    free (spec);
+    zsock_destroy (&live_router);
+}
+
+Test (cli_cat, req_without_a_reply_after_every_attempt_exits_3)
+{
+    char a[256], b[256];
+    zsock_t *router_a = tu_bind_ephemeral (ZMQ_ROUTER, a, sizeof a);
+    zsock_t *router_b = tu_bind_ephemeral (ZMQ_ROUTER, b, sizeof b);
+    char *spec = zsys_sprintf ("req>%s,%s", a, b);
+    char *err;
+    cr_assert_eq (s_run ("hello\nnever sent\n", NULL, &err, 20000, spec, "--timeout", "0.3",
+                         "--retries", "2", NULL),
+                  3);
+    cr_assert (strstr (err, "zkit-cat: error: message 1: no reply after 3 attempts of 0.3 s over "
+                            "tcp://127.0.0.1:"),
+               "%s", err);
+    free (err);
+    free (spec);
+    zsock_destroy (&router_a);
+    zsock_destroy (&router_b);
 }

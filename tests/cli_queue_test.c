@@ -14,43 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-typedef struct {
-    tu_daemon_t daemon;
-    char *endpoint;
-} s_server_t;
-
-//  Start zkit-queue on data_dir with extra options (NULL-terminated, may be NULL).
-static void
-s_start (s_server_t *server, const char *data_dir, const char *const *extra)
-{
-    const char *args[24];
-    int count = 0;
-    args[count++] = "--data";
-    args[count++] = data_dir;
-    for (; extra && *extra && count < 20; extra++)
-        args[count++] = *extra;
-    args[count++] = "router@tcp://127.0.0.1:*";
-    args[count] = NULL;
-    if (tu_daemon_start (&server->daemon, "zkit-queue", args, TQ_WAIT_MS) != 0) {
-        char *err = tu_stderr (&server->daemon.proc);
-        cr_assert_fail ("zkit-queue never got ready: %s", err ? err : "");
-    }
-    server->endpoint = tu_ready_endpoint (server->daemon.ready, "router");
-    cr_assert_not_null (server->endpoint, "no router in:\n%s", server->daemon.ready);
-    cr_assert_null (strstr (server->endpoint, ":*"));
-}
-
-static void
-s_cleanup (s_server_t *server)
-{
-    tu_daemon_cleanup (&server->daemon);
-    free (server->endpoint);
-    server->endpoint = NULL;
-}
-
 //  SIGTERM: exit 0, fast.
 static void
-s_terminate (s_server_t *server)
+s_terminate (tq_binary_t *server)
 {
     int64_t asked = zclock_mono ();
     int rc = tu_stop (&server->daemon.proc, SIGTERM, 5000);
@@ -62,10 +28,10 @@ s_terminate (s_server_t *server)
 
 //  The end of a test: SIGTERM (exit 0, fast), then remove everything.
 static void
-s_finish (s_server_t *server, char *data)
+s_finish (tq_binary_t *server, char *data)
 {
     s_terminate (server);
-    s_cleanup (server);
+    tq_binary_cleanup (server);
     tu_rmdir (data);
     free (data);
 }
@@ -117,9 +83,9 @@ Test (cli_queue, usage_errors_exit_2, .timeout = 30)
 Test (cli_queue, serves_and_stops_on_sigterm, .timeout = 30)
 {
     char *data = tu_tmpdir ();
-    s_server_t server = {0};
+    tq_binary_t server = {0};
     const char *extra[] = {"--stats", "0.1", NULL};
-    s_start (&server, data, extra);
+    tq_binary_start (&server, data, extra);
     zsock_t *client = tq_connect (server.endpoint);
     tq_inbox_clear ();
     tq_put (client, "jobs", 1, "hello");
@@ -130,14 +96,14 @@ Test (cli_queue, serves_and_stops_on_sigterm, .timeout = 30)
     tq_ack (client, "jobs", 1, NULL);
     cr_assert (tu_wait_contains (server.daemon.proc.err_path, "stats queues=1", TQ_WAIT_MS));
     s_terminate (&server);
-    s_cleanup (&server);
+    tq_binary_cleanup (&server);
     zsock_destroy (&client);
     //  The queue lives on disk.
     char path[600];
     snprintf (path, sizeof path, "%s/jobs", data);
     cr_assert_geq (s_files_with (path, ".seg", NULL, 0), 1);
     //  A second server on the same directory while the first runs: refused.
-    s_start (&server, data, NULL);
+    tq_binary_start (&server, data, NULL);
     const char *again[] = {"--data", data, "router@tcp://127.0.0.1:*", NULL};
     char *err = NULL;
     cr_assert_eq (tu_run_bin ("zkit-queue", again, NULL, &err, 5000), 1);
@@ -149,8 +115,8 @@ Test (cli_queue, serves_and_stops_on_sigterm, .timeout = 30)
 Test (cli_queue, sigkill_and_restart_keep_every_confirmed_message, .timeout = 60)
 {
     char *data = tu_tmpdir ();
-    s_server_t server = {0};
-    s_start (&server, data, NULL);
+    tq_binary_t server = {0};
+    tq_binary_start (&server, data, NULL);
     zsock_t *client = tq_connect (server.endpoint);
     tq_inbox_clear ();
     for (unsigned number = 1; number <= 100; number++)
@@ -163,13 +129,7 @@ Test (cli_queue, sigkill_and_restart_keep_every_confirmed_message, .timeout = 60
     }
     for (unsigned number = 1; number <= 5; number++)
         tq_ack (client, "kept", number, NULL);
-    tu_stop (&server.daemon.proc, SIGKILL, 5000);
-    zsock_destroy (&client);
-    tq_inbox_clear ();
-    s_cleanup (&server);
-
-    s_start (&server, data, NULL);
-    client = tq_connect (server.endpoint);
+    tq_binary_crash_restart (&server, data, NULL, &client);
     cr_assert_eq (tq_stat (client, "kept", "queued"), 95);
     tq_get (client, "kept", "100");
     bool seen[101] = {false};
@@ -185,7 +145,7 @@ Test (cli_queue, sigkill_and_restart_keep_every_confirmed_message, .timeout = 60
     s_terminate (&server);
     zsock_destroy (&client);
     tq_inbox_clear ();
-    s_cleanup (&server);
+    tq_binary_cleanup (&server);
     tu_rmdir (data);
     free (data);
 }
@@ -233,8 +193,8 @@ s_holding_child (const char *endpoint, int ready_fd)
 Test (cli_queue, killed_consumer_process_gets_its_messages_redelivered, .timeout = 60)
 {
     char *data = tu_tmpdir ();
-    s_server_t server = {0};
-    s_start (&server, data, NULL);  //  default lease: 30 s
+    tq_binary_t server = {0};
+    tq_binary_start (&server, data, NULL);  //  default lease: 30 s
     int fds[2];
     cr_assert_eq (pipe (fds), 0);
     //  Fork before this process has any ZeroMQ thread.
@@ -276,8 +236,8 @@ Test (cli_queue, killed_consumer_process_gets_its_messages_redelivered, .timeout
 Test (cli_queue, damaged_journal_is_reported_and_good_records_kept, .timeout = 60)
 {
     char *data = tu_tmpdir ();
-    s_server_t server = {0};
-    s_start (&server, data, NULL);
+    tq_binary_t server = {0};
+    tq_binary_start (&server, data, NULL);
     zsock_t *client = tq_connect (server.endpoint);
     tq_inbox_clear ();
     char body[101];
@@ -287,7 +247,7 @@ Test (cli_queue, damaged_journal_is_reported_and_good_records_kept, .timeout = 6
         tq_put (client, "fragile", number, body);
     zsock_destroy (&client);
     s_terminate (&server);
-    s_cleanup (&server);
+    tq_binary_cleanup (&server);
 
     //  Flip a byte in the middle, cut the last record short.
     char dir[600], segment[900];
@@ -305,7 +265,7 @@ Test (cli_queue, damaged_journal_is_reported_and_good_records_kept, .timeout = 6
     cr_assert_eq (ftruncate (fd, info.st_size - 30), 0);
     close (fd);
 
-    s_start (&server, data, NULL);
+    tq_binary_start (&server, data, NULL);
     cr_assert (tu_wait_contains (server.daemon.proc.err_path, "damaged journal", TQ_WAIT_MS));
     client = tq_connect (server.endpoint);
     cr_assert_eq (tq_stat (client, "fragile", "queued"), 28);
@@ -334,7 +294,7 @@ Test (cli_queue, damaged_journal_is_reported_and_good_records_kept, .timeout = 6
 Test (cli_queue, full_disk_answers_503_and_loses_nothing_confirmed, .timeout = 60)
 {
     char *data = tu_tmpdir ();
-    s_server_t server = {0};
+    tq_binary_t server = {0};
     //  A file size limit stands for the full disk: the segment may not grow past 256 KiB.
     struct rlimit saved, limited;
     cr_assert_eq (getrlimit (RLIMIT_FSIZE, &saved), 0);
@@ -342,7 +302,7 @@ Test (cli_queue, full_disk_answers_503_and_loses_nothing_confirmed, .timeout = 6
     limited.rlim_cur = 256 << 10;
     cr_assert_eq (setrlimit (RLIMIT_FSIZE, &limited), 0);
     const char *extra[] = {"--segment-size", "4M", NULL};
-    s_start (&server, data, extra);
+    tq_binary_start (&server, data, extra);
     cr_assert_eq (setrlimit (RLIMIT_FSIZE, &saved), 0);
 
     zsock_t *client = tq_connect (server.endpoint);
@@ -376,10 +336,10 @@ Test (cli_queue, full_disk_answers_503_and_loses_nothing_confirmed, .timeout = 6
     cr_assert_eq (tq_stat (client, "full", "queued"), confirmed_count);
     zsock_destroy (&client);
     s_terminate (&server);
-    s_cleanup (&server);
+    tq_binary_cleanup (&server);
 
     //  Room again: every confirmed message is there, nothing else.
-    s_start (&server, data, NULL);
+    tq_binary_start (&server, data, NULL);
     client = tq_connect (server.endpoint);
     tq_get (client, "full", "1000");
     for (unsigned count = 0; count < confirmed_count; count++) {
@@ -520,8 +480,8 @@ Test (cli_queue, crash_safety_random_sigkills, .timeout = 90)
     int64_t started = zclock_mono ();
     for (int round = 0; round <= CRASH_ROUNDS; round++) {
         bool last = round == CRASH_ROUNDS;
-        s_server_t server = {0};
-        s_start (&server, data, extra);
+        tq_binary_t server = {0};
+        tq_binary_start (&server, data, extra);
         zsock_t *producer = tq_connect (server.endpoint);
         zsock_t *consumer = tq_connect (server.endpoint);
         tq_send (consumer, "GET", "g", "stream", "20", NULL);
@@ -540,7 +500,7 @@ Test (cli_queue, crash_safety_random_sigkills, .timeout = 90)
             tu_stop (&server.daemon.proc, SIGKILL, 5000);
             zsock_destroy (&producer);
             zsock_destroy (&consumer);
-            s_cleanup (&server);
+            tq_binary_cleanup (&server);
             continue;
         }
         //  The last server lives: settle every retry, drain the queue.
@@ -574,7 +534,7 @@ Test (cli_queue, crash_safety_random_sigkills, .timeout = 90)
         s_terminate (&server);
         zsock_destroy (&producer);
         zsock_destroy (&consumer);
-        s_cleanup (&server);
+        tq_binary_cleanup (&server);
     }
     //  Lost: confirmed, and never processed to a confirmed ack (a message
     //  delivered before a crash but not acked must come again after it).

@@ -69,6 +69,13 @@ Test (cli_worker_queue, queue_usage_errors)
          "--subscribe needs a sub input"},
         {{"--in", "rep@tcp://127.0.0.1:*", "--out", "queue>tcp://127.0.0.1:1/o", "--", "cat"},
          "replies go back on the input"},
+        {{"--in", "queue>tcp://127.0.0.1:1/jobs", "--name", "a b", "--", "cat"},
+         "--name: 'a b' is not a consumer name"},
+        {{"--in", "pull>tcp://127.0.0.1:1", "--name", "x", "--", "cat"},
+         "--name: only a queue input"},
+        {{"--in", "queue>tcp://127.0.0.1:1/jobs", "--out", "queue>tcp://127.0.0.1:1/jobs", "--",
+          "cat"},
+         "--out names the input queue itself"},
     };
     for (size_t index = 0; index < sizeof cases / sizeof cases[0]; index++) {
         char *err;

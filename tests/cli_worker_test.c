@@ -288,3 +288,120 @@ Test (cli_worker, sigterm_while_a_command_runs, .timeout = 30)
     free (path);
     free (endpoint);
 }
+
+// ---------------------------------------------------------------- --lb and the reply cache
+
+Test (cli_worker, help_lists_the_lb_and_reply_cache_options, .timeout = 30)
+{
+    char *out, *err;
+    int rc = tu_run_bin ("zkit-worker", (const char *[]){"--help", NULL}, &out, &err, WAIT_MS);
+    cr_assert_eq (rc, 0);
+    const char *needles[] = {"--lb",
+                             "--heartbeat SECONDS",
+                             "--reply-cache N",
+                             "--reply-cache-bytes BYTES",
+                             "--reply-ttl SECONDS",
+                             "zk-retry=1",
+                             NULL};
+    for (int index = 0; needles[index]; index++)
+        cr_assert_not_null (strstr (out, needles[index]), "--help lacks '%s'", needles[index]);
+    free (out);
+    free (err);
+}
+
+Test (cli_worker, lb_needs_a_connecting_dealer_input_and_flags_are_checked, .timeout = 60)
+{
+    const char *needs = "--lb needs a dealer> input";
+    s_expect_usage_error (
+        (const char *[]){"--lb", "--in", "rep@tcp://127.0.0.1:*", "--", "cat", NULL}, needs);
+    s_expect_usage_error (
+        (const char *[]){"--lb", "--in", "dealer@tcp://127.0.0.1:*", "--", "cat", NULL}, needs);
+    s_expect_usage_error (
+        (const char *[]){"--lb", "--in", "dealer>inproc://zk-a,inproc://zk-b", "--", "cat", NULL},
+        needs);
+    s_expect_usage_error (
+        (const char *[]){"--lb", "--in", "queue>ipc:///tmp/zk-lb.sock/orders", "--", "cat", NULL},
+        needs);
+    s_expect_usage_error ((const char *[]){"--lb", "--in", "dealer>inproc://zk-lb", "--out",
+                                           "push>inproc://zk-out", "--", "cat", NULL},
+                          "--out cannot be used with --lb");
+    s_expect_usage_error (
+        (const char *[]){"--heartbeat", "2", "--in", "rep@tcp://127.0.0.1:*", "--", "cat", NULL},
+        "--heartbeat needs --lb");
+    s_expect_usage_error ((const char *[]){"--lb", "--heartbeat", "0", "--in",
+                                           "dealer>inproc://zk-lb", "--", "cat", NULL},
+                          "--heartbeat");
+    s_expect_usage_error (
+        (const char *[]){"--reply-cache", "-1", "--in", "rep@tcp://127.0.0.1:*", "--", "cat", NULL},
+        "--reply-cache");
+    s_expect_usage_error ((const char *[]){"--reply-cache-bytes", "0", "--in",
+                                           "rep@tcp://127.0.0.1:*", "--", "cat", NULL},
+                          "--reply-cache-bytes");
+    s_expect_usage_error (
+        (const char *[]){"--reply-ttl", "0", "--in", "rep@tcp://127.0.0.1:*", "--", "cat", NULL},
+        "--reply-ttl");
+    s_expect_usage_error (
+        (const char *[]){"--reply-ttl", "soon", "--in", "rep@tcp://127.0.0.1:*", "--", "cat", NULL},
+        "--reply-ttl");
+}
+
+//  The next message from the worker with this ZKW/1 command (heartbeats
+//  skipped), within WAIT_MS. Caller owns it.
+static zmsg_t *
+s_lb_expect (zsock_t *router, const char *command)
+{
+    int64_t deadline = zclock_mono () + WAIT_MS;
+    while (zclock_mono () < deadline) {
+        zmsg_t *msg = tu_recv (router, (int) (deadline - zclock_mono ()));
+        if (!msg)
+            break;
+        zframe_t *frame = zmsg_first (msg);  //  the worker's routing id
+        frame = zmsg_next (msg);
+        cr_assert (frame && zframe_streq (frame, "ZKW1"), "not a ZKW/1 message");
+        frame = zmsg_next (msg);
+        if (frame && zframe_streq (frame, command))
+            return msg;
+        zmsg_destroy (&msg);
+    }
+    cr_assert_fail ("no %s from the worker within %d ms", command, WAIT_MS);
+    return NULL;
+}
+
+//  The binary against a fake proxy (a ROUTER speaking ZKW/1 by hand):
+//  READY, a request and its reply, DISCONNECT at SIGTERM, exit 0 fast.
+Test (cli_worker, lb_worker_serves_a_fake_proxy_and_says_disconnect, .timeout = 30)
+{
+    char endpoint[256];
+    zsock_t *router = tu_bind_ephemeral (ZMQ_ROUTER, endpoint, sizeof endpoint);
+    cr_assert_not_null (router);
+    char *input = zsys_sprintf ("dealer>%s", endpoint);
+    tu_daemon_t worker;
+    s_start (&worker,
+             (const char *[]){"--lb", "--in", input, "--jobs", "2", "--heartbeat", "0.5", NULL},
+             (const char *[]){"tr", "a-z", "A-Z", NULL});
+    zmsg_t *ready = s_lb_expect (router, "READY");
+    cr_assert_eq (zmsg_size (ready), 4);
+    cr_assert (zframe_streq (zmsg_last (ready), "2"), "READY must announce --jobs");
+    zframe_t *identity = zmsg_pop (ready);
+    zmsg_destroy (&ready);
+
+    zmsg_t *request = zmsg_new ();
+    zframe_t *copy = zframe_dup (identity);
+    zmsg_append (request, &copy);
+    const char *frames[] = {"ZKW1", "REQUEST", "client", "", "over the proxy", NULL};
+    for (int index = 0; frames[index]; index++)
+        zmsg_addstr (request, frames[index]);
+    cr_assert_eq (zmsg_send (&request, router), 0);
+    zmsg_t *reply = s_lb_expect (router, "REPLY");
+    cr_assert_eq (zmsg_size (reply), 6, "%zu frames", zmsg_size (reply));
+    cr_assert (zframe_streq (zmsg_last (reply), "OVER THE PROXY"));
+    zmsg_destroy (&reply);
+
+    s_stop (&worker, SIGTERM);
+    zmsg_t *disconnect = s_lb_expect (router, "DISCONNECT");
+    zmsg_destroy (&disconnect);
+    zframe_destroy (&identity);
+    tu_daemon_cleanup (&worker);
+    zsock_destroy (&router);
+    free (input);
+}

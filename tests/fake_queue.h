@@ -2,8 +2,10 @@
 
     A ROUTER on tcp://127.0.0.1:* in an actor thread, speaking enough of
     docs/protocol.md "ZKQ/1" to test clients against it, in memory: PUT
-    (with dedup by MSGID), GET windows per peer, MSG deliveries, ACK, NACK,
-    STATUS, STATS, LIST, MOVE, PING; plus ways to misbehave on request.
+    (with dedup by MSGID), GET windows per peer (and their consumer
+    names), MSG deliveries, ACK, NACK, FWD, STATUS, TRACE (every message of
+    the id, in order of acceptance), STATS, LIST, MOVE, PING; plus ways to
+    misbehave on request.
 
     fake_queue_ask sends one command and returns its number:
         MODE normal|silent|hold|batch
@@ -11,7 +13,7 @@
                       but their OKs wait for RELEASE; batch: like hold,
                       and every held OK is sent once no PUT came for 30 ms
         DROPOK N      the next N PUT OKs are not sent (lost confirms)
-        ERR CODE      reply ERR CODE to every PUT (0: stop)
+        ERR CODE      reply ERR CODE to every PUT and FWD (0: stop)
         RELEASE       send the held OKs
         MAXDELIVER N  dead-letter after N attempts (default 5)
         RESTART       close the ROUTER and bind the same endpoint again
@@ -24,7 +26,10 @@
         COUNT Q STATE messages of queue Q in STATE (queued leased done dead)
         MAXLEASED     most messages leased to one peer at once
         ACKS / NACKS  commands received
-        LASTATTEMPT   attempt of the last delivery sent                    */
+        LASTATTEMPT   attempt of the last delivery sent
+        FWDS          FWD commands received
+        BADTRACE N    the next TRACE answers with malformed case N (1..)
+        BADTRACES     how many such cases there are                        */
 
 #ifndef FAKE_QUEUE_H_INCLUDED
 #define FAKE_QUEUE_H_INCLUDED
@@ -39,6 +44,10 @@ void fake_queue_destroy (fake_queue_t **self_p);
 const char *fake_queue_endpoint (fake_queue_t *self);
 //  "queue>ENDPOINT/NAME". Caller frees.
 char *fake_queue_spec (fake_queue_t *self, const char *name);
+//  A zk_client of queue name on the fake, with config (NULL: defaults);
+//  fails the test if it cannot be made. Caller owns it.
+zk_client_t *fake_queue_client (fake_queue_t *self, const char *name,
+                                const zk_client_config_t *config);
 //  One command (printf-style); its number (-1 if the fake did not answer).
 int64_t fake_queue_ask (fake_queue_t *self, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));

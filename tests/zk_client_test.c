@@ -23,12 +23,17 @@ typedef struct {
     zmsg_t *result;
     void *handle;  //  in messages
     int sends;     //  PUT commands seen for it
+    int64_t seq;   //  order of acceptance (TRACE lists a job's steps in it)
+    int64_t accepted_us, started_us, finished_us;
+    char consumer[72];  //  of its last delivery; "" unknown
+    bool died;          //  moved to .dead: in its queue it is "dead"
 } fq_msg_t;
 
 typedef struct {
     zframe_t *identity;
     char queue[ZK_SPEC_QUEUE_NAME_MAX + 8];
     int window;
+    char consumer[72];  //  GET's third argument, "-" without one
 } fq_peer_t;
 
 typedef struct {
@@ -44,7 +49,8 @@ typedef struct {
     int drop_ok;
     int err_code;
     int max_deliver;
-    int64_t puts, max_sends, max_held, max_leased, acks, nacks, last_attempt;
+    int64_t puts, max_sends, max_held, max_leased, acks, nacks, last_attempt, fwds, seq;
+    int bad_trace;  //  > 0: the next TRACE answers with malformed case N
     int64_t last_put_ms;
     bool terminated;
 } fq_t;
@@ -116,6 +122,8 @@ s_fq_dead (fq_t *self, fq_msg_t *msg, const char *reason)
 {
     (void) self;
     strcat (msg->queue, ".dead");
+    msg->died = true;
+    msg->finished_us = zclock_time () * 1000;
     msg->state = 0;
     zframe_destroy (&msg->owner);
     snprintf (msg->reason, sizeof msg->reason, "%s", reason);
@@ -137,6 +145,8 @@ s_fq_deliver (fq_t *self)
             msg->state = 1;
             msg->attempt++;
             msg->owner = zframe_dup (peer->identity);
+            msg->started_us = zclock_time () * 1000;
+            snprintf (msg->consumer, sizeof msg->consumer, "%s", peer->consumer);
             held++;
             self->last_attempt = msg->attempt;
             if (held > self->max_leased)
@@ -171,6 +181,85 @@ s_fq_flush_held (fq_t *self)
         zmsg_send (&reply, self->router);
 }
 
+//  A new message of queue with id and the body frames args[first..count).
+static fq_msg_t *
+s_fq_store (fq_t *self, const char *queue, const uint8_t *id, zframe_t **args, int first, int count)
+{
+    fq_msg_t *stored = calloc (1, sizeof *stored);
+    snprintf (stored->queue, sizeof stored->queue, "%s", queue);
+    memcpy (stored->id, id, ZK_ID_SIZE);
+    stored->body = zmsg_new ();
+    for (int index = first; index < count; index++)
+        zmsg_addmem (stored->body, zframe_data (args[index]), zframe_size (args[index]));
+    stored->seq = ++self->seq;
+    stored->accepted_us = zclock_time () * 1000;
+    stored->handle = zlistx_add_end (self->messages, stored);
+    return stored;
+}
+
+//  Malformed TRACE replies, one per case (bad_trace 1..; one more case:
+//  33 good lines, more than a path may have).
+static const char *s_bad_traces[][3] = {
+    {"jobs done 1 1 2 3", NULL},                              //  six fields
+    {"jobs done 1 1 2 3 c extra", NULL},                      //  eight fields
+    {"jobs done 1 1 2 3 c ", NULL},                           //  a trailing space
+    {"jobs  done 1 1 2 3 c", NULL},                           //  an empty field
+    {"bad/queue done 1 1 2 3 c", NULL},                       //  a bad queue name
+    {"jobs DONE 1 1 2 3 c", NULL},                            //  an upper-case state
+    {"jobs done x 1 2 3 c", NULL},                            //  attempts not a number
+    {"jobs done 1 99999999999999999999 2 3 c", NULL},         //  a time past int64
+    {"jobs done 1 1 2 3 c\x01", NULL},                        //  a control byte
+    {"jobs queued 0 1 0 0 -", "jobs done -1 1 2 3 c", NULL},  //  one bad line of two
+    {"jobs averyveryveryverylongstate 1 1 2 3 c", NULL},      //  a state of 16+ bytes
+    {"jobs done 1 1 2 3 "
+     "0123456789012345678901234567890123456789012345678901234567890123456789",
+     NULL},  //  a consumer of 70 bytes
+};
+#define FQ_BAD_TRACES ((int) (sizeof s_bad_traces / sizeof s_bad_traces[0]))
+
+//  TRACE QUEUE MSGID: every message with that id, in order of acceptance,
+//  if one of them is (or died) in QUEUE.
+static void
+s_fq_trace (fq_t *self, const char *queue, zframe_t *id, zmsg_t *reply)
+{
+    if (self->bad_trace > 0) {
+        int which = self->bad_trace - 1;
+        self->bad_trace = 0;
+        for (int line = 0; which < FQ_BAD_TRACES && s_bad_traces[which][line]; line++)
+            zmsg_addstr (reply, s_bad_traces[which][line]);
+        if (which >= FQ_BAD_TRACES)
+            for (int line = 0; line < 33; line++)
+                zmsg_addstr (reply, "jobs done 1 1 2 3 c");
+        return;
+    }
+    if (zframe_size (id) != ZK_ID_SIZE)
+        return;
+    char dead[200];
+    snprintf (dead, sizeof dead, "%s.dead", queue);
+    if (!s_fq_find (self, queue, zframe_data (id)) && !s_fq_find (self, dead, zframe_data (id)))
+        return;
+    //  A selection sort by seq: a job has a handful of steps.
+    int64_t last_seq = 0;
+    while (true) {
+        fq_msg_t *next = NULL;
+        for (fq_msg_t *msg = zlistx_first (self->messages); msg; msg = zlistx_next (self->messages))
+            if (memcmp (msg->id, zframe_data (id), ZK_ID_SIZE) == 0 && msg->seq > last_seq
+                && (!next || msg->seq < next->seq))
+                next = msg;
+        if (!next)
+            break;
+        last_seq = next->seq;
+        char name[200];
+        snprintf (name, sizeof name, "%s", next->queue);
+        if (next->died)
+            name[strlen (name) - 5] = 0;
+        zmsg_addstrf (reply, "%s %s %d %" PRId64 " %" PRId64 " %" PRId64 " %s", name,
+                      next->died ? "dead" : s_states[next->state], next->attempt, next->accepted_us,
+                      next->started_us, next->finished_us,
+                      next->consumer[0] ? next->consumer : "-");
+    }
+}
+
 static void
 s_fq_command (fq_t *self, zframe_t *identity, zmsg_t *request)
 {
@@ -194,16 +283,8 @@ s_fq_command (fq_t *self, zframe_t *identity, zmsg_t *request)
             s_fq_err (self, identity, tag, self->err_code, "no space left on device");
         else {
             fq_msg_t *stored = s_fq_find (self, queue, zframe_data (args[1]));
-            if (!stored) {
-                stored = calloc (1, sizeof *stored);
-                snprintf (stored->queue, sizeof stored->queue, "%s", queue);
-                memcpy (stored->id, zframe_data (args[1]), ZK_ID_SIZE);
-                stored->body = zmsg_new ();
-                for (int index = 2; index < count; index++)
-                    zmsg_addmem (stored->body, zframe_data (args[index]),
-                                 zframe_size (args[index]));
-                stored->handle = zlistx_add_end (self->messages, stored);
-            }
+            if (!stored)
+                stored = s_fq_store (self, queue, zframe_data (args[1]), args, 2, count);
             stored->sends++;
             if (stored->sends > self->max_sends)
                 self->max_sends = stored->sends;
@@ -222,7 +303,7 @@ s_fq_command (fq_t *self, zframe_t *identity, zmsg_t *request)
             }
         }
     }
-    else if (zframe_streq (command, "GET") && count == 2) {
+    else if (zframe_streq (command, "GET") && (count == 2 || count == 3)) {
         char *window = s_fq_str (args[1]);
         fq_peer_t *peer = NULL;
         for (int index = 0; index < self->peer_count; index++)
@@ -234,8 +315,12 @@ s_fq_command (fq_t *self, zframe_t *identity, zmsg_t *request)
             peer->identity = zframe_dup (identity);
             snprintf (peer->queue, sizeof peer->queue, "%s", queue);
         }
-        if (peer)
+        if (peer) {
             peer->window = atoi (window);
+            char *consumer = count == 3 ? s_fq_str (args[2]) : strdup ("");
+            snprintf (peer->consumer, sizeof peer->consumer, "%s", consumer);
+            free (consumer);
+        }
         free (window);
         reply = s_fq_reply ("OK", tag);
     }
@@ -251,6 +336,7 @@ s_fq_command (fq_t *self, zframe_t *identity, zmsg_t *request)
             s_fq_err (self, identity, tag, 404, "not leased to you");
         else if (ack) {
             held->state = 2;
+            held->finished_us = zclock_time () * 1000;
             zframe_destroy (&held->owner);
             held->result = zmsg_new ();
             for (int index = 2; index < count; index++)
@@ -271,6 +357,30 @@ s_fq_command (fq_t *self, zframe_t *identity, zmsg_t *request)
             free (reason);
             reply = s_fq_reply ("OK", tag);
         }
+    }
+    else if (zframe_streq (command, "FWD") && count >= 4 && zframe_size (args[1]) == ZK_ID_SIZE) {
+        self->fwds++;
+        char *to = s_fq_str (args[2]);
+        fq_msg_t *held = s_fq_find (self, queue, zframe_data (args[1]));
+        if (streq (to, queue))
+            s_fq_err (self, identity, tag, 400, "FWD needs two different queues");
+        else if (self->err_code)
+            s_fq_err (self, identity, tag, self->err_code, "no space left on device");
+        else if (!held || held->state != 1 || !zframe_eq (held->owner, identity))
+            s_fq_err (self, identity, tag, 404, "message not held by this client");
+        else {
+            held->state = 2;
+            held->finished_us = zclock_time () * 1000;
+            zframe_destroy (&held->owner);
+            if (!s_fq_find (self, to, held->id))
+                s_fq_store (self, to, held->id, args, 3, count);
+            reply = s_fq_reply ("OK", tag);
+        }
+        free (to);
+    }
+    else if (zframe_streq (command, "TRACE") && count == 2) {
+        reply = s_fq_reply ("OK", tag);
+        s_fq_trace (self, queue, args[1], reply);
     }
     else if (zframe_streq (command, "STATUS") && count == 2) {
         fq_msg_t *found = zframe_size (args[1]) == ZK_ID_SIZE
@@ -476,6 +586,12 @@ s_fq_pipe (fq_t *self, const char *command)
         return self->nacks;
     else if (streq (word, "LASTATTEMPT"))
         return self->last_attempt;
+    else if (streq (word, "FWDS"))
+        return self->fwds;
+    else if (streq (word, "BADTRACE"))
+        self->bad_trace = atoi (arg1);
+    else if (streq (word, "BADTRACES"))
+        return FQ_BAD_TRACES + 1;  //  the last: too many lines
     else
         return -1;
     return 0;
@@ -584,6 +700,16 @@ fake_queue_spec (fake_queue_t *self, const char *name)
     return zsys_sprintf ("queue>%s/%s", self->endpoint, name);
 }
 
+zk_client_t *
+fake_queue_client (fake_queue_t *self, const char *name, const zk_client_config_t *config)
+{
+    char *spec = fake_queue_spec (self, name);
+    zk_client_t *client = zk_client_new (spec, config);
+    cr_assert_not_null (client, "client for %s", spec);
+    free (spec);
+    return client;
+}
+
 static int64_t
 s_fq_vask (fake_queue_t *self, const char *format, va_list args)
 {
@@ -631,17 +757,6 @@ fake_queue_wait (fake_queue_t *self, int64_t value, int timeout_ms, const char *
 
 TestSuite (zk_client, .timeout = 60);
 
-//  A client of queue name on fake, with config (NULL: defaults).
-static zk_client_t *
-s_client (fake_queue_t *fake, const char *name, const zk_client_config_t *config)
-{
-    char *spec = fake_queue_spec (fake, name);
-    zk_client_t *client = zk_client_new (spec, config);
-    cr_assert_not_null (client, "client for %s", spec);
-    free (spec);
-    return client;
-}
-
 static zmsg_t *
 s_body (const char *text)
 {
@@ -673,12 +788,12 @@ s_take (zk_client_t *client, char **text_p)
 
 Test (zk_client, refuses_specs_and_configs_it_cannot_use)
 {
-    cr_assert_null (zk_client_new ("dealer>tcp://127.0.0.1:5570", NULL));
-    cr_assert_null (zk_client_new ("queue>tcp://127.0.0.1:5570", NULL));
-    cr_assert_null (zk_client_new ("queue@tcp://*:5570/orders", NULL));
+    cr_assert_null (zk_client_new ("dealer>tcp://127.0.0.1:1", NULL));
+    cr_assert_null (zk_client_new ("queue>tcp://127.0.0.1:1", NULL));
+    cr_assert_null (zk_client_new ("queue@tcp://*:1/orders", NULL));
     zk_client_config_t config = {.window = -1};
-    cr_assert_null (zk_client_new ("queue>tcp://127.0.0.1:5570/orders", &config));
-    zk_client_t *client = zk_client_new ("queue>tcp://127.0.0.1:5570/orders", NULL);
+    cr_assert_null (zk_client_new ("queue>tcp://127.0.0.1:1/orders", &config));
+    zk_client_t *client = zk_client_new ("queue>tcp://127.0.0.1:1/orders", NULL);
     cr_assert_not_null (client);
     cr_assert_str_eq (zk_client_queue (client), "orders");
     cr_assert_not (zk_client_connected (client));
@@ -703,7 +818,7 @@ Test (zk_client, pipelined_puts_are_all_confirmed_within_the_window)
     //  sees how many the client has out at once.
     fake_queue_ask (fake, "MODE batch");
     zk_client_config_t config = {.window = 50};
-    zk_client_t *client = s_client (fake, "orders", &config);
+    zk_client_t *client = fake_queue_client (fake, "orders", &config);
     uint8_t ids[500][ZK_ID_SIZE];
     for (int index = 0; index < 500; index++) {
         char text[32];
@@ -733,7 +848,7 @@ Test (zk_client, a_lost_confirm_is_retried_with_the_same_msgid)
     fake_queue_t *fake = fake_queue_new ();
     fake_queue_ask (fake, "DROPOK 1");
     zk_client_config_t config = {.retry_ms = 100, .timeout_ms = 5000};
-    zk_client_t *client = s_client (fake, "orders", &config);
+    zk_client_t *client = fake_queue_client (fake, "orders", &config);
     uint8_t id[ZK_ID_SIZE];
     s_put (client, "once", id);
     cr_assert_eq (zk_client_flush (client, 5000), 0);
@@ -757,7 +872,7 @@ Test (zk_client, no_reply_times_out_with_a_clear_error)
     fake_queue_t *fake = fake_queue_new ();
     fake_queue_ask (fake, "MODE silent");
     zk_client_config_t config = {.retry_ms = 100, .timeout_ms = 500};
-    zk_client_t *client = s_client (fake, "orders", &config);
+    zk_client_t *client = fake_queue_client (fake, "orders", &config);
     int64_t start = zclock_mono ();
     for (int index = 0; index < 3; index++)
         s_put (client, "lost", NULL);
@@ -809,7 +924,7 @@ Test (zk_client, an_err_reply_fails_the_put)
 {
     fake_queue_t *fake = fake_queue_new ();
     fake_queue_ask (fake, "ERR 503");
-    zk_client_t *client = s_client (fake, "orders", NULL);
+    zk_client_t *client = fake_queue_client (fake, "orders", NULL);
     s_put (client, "full", NULL);
     s_put (client, "full", NULL);
     cr_assert_eq (zk_client_flush (client, 5000), ZK_EIO);
@@ -828,7 +943,7 @@ Test (zk_client, an_err_reply_fails_the_put)
 Test (zk_client, gets_within_the_window_acks_and_nacks)
 {
     fake_queue_t *fake = fake_queue_new ();
-    zk_client_t *client = s_client (fake, "jobs", NULL);
+    zk_client_t *client = fake_queue_client (fake, "jobs", NULL);
     const char *texts[] = {"a", "b", "c"};
     for (int index = 0; index < 3; index++)
         s_put (client, texts[index], NULL);
@@ -920,7 +1035,7 @@ Test (zk_client, a_server_restart_is_survived)
 {
     fake_queue_t *fake = fake_queue_new ();
     zk_client_config_t config = {.retry_ms = 200};
-    zk_client_t *client = s_client (fake, "orders", &config);
+    zk_client_t *client = fake_queue_client (fake, "orders", &config);
     s_put (client, "held", NULL);
     cr_assert_eq (zk_client_flush (client, 5000), 0);
     cr_assert_eq (zk_client_get (client, NULL, 1), 0);
@@ -975,7 +1090,7 @@ Test (zk_client, fails_over_to_the_next_endpoint)
 Test (zk_client, hostile_server_messages_are_refused)
 {
     fake_queue_t *fake = fake_queue_new ();
-    zk_client_t *client = s_client (fake, "orders", NULL);
+    zk_client_t *client = fake_queue_client (fake, "orders", NULL);
     cr_assert_eq (zk_client_ping (client), 0);
     fake_queue_ask (fake, "GARBAGE");
     //  A reply after the garbage: the client has read all of it by then.
@@ -1017,7 +1132,7 @@ s_count_done (zk_client_t *client, int rc, zmsg_t *reply, void *arg)
 Test (zk_client, drives_from_an_event_loop)
 {
     fake_queue_t *fake = fake_queue_new ();
-    zk_client_t *client = s_client (fake, "loop", NULL);
+    zk_client_t *client = fake_queue_client (fake, "loop", NULL);
     s_counts_t counts = {0};
     for (int index = 0; index < 20; index++) {
         zmsg_t *body = s_body ("async");

@@ -7,78 +7,14 @@
 #include <dirent.h>
 #include <unistd.h>
 
-typedef struct {
-    char *dir;
-    zk_queue_t *server;
-    char *endpoint;
-} s_fixture_t;
-
-static void
-s_config (zk_queue_config_t *config, const char *dir, const char **specs)
-{
-    zk_queue_config_init (config);
-    config->data_dir = dir;
-    specs[0] = "router@tcp://127.0.0.1:*";
-    specs[1] = NULL;
-    config->specs = specs;
-    config->linger_ms = 0;
-}
-
-static void
-s_start_with (s_fixture_t *fixture, const zk_queue_config_t *config)
-{
-    fixture->server = zk_queue_new (config);
-    cr_assert_not_null (fixture->server);
-    free (fixture->endpoint);
-    fixture->endpoint = tu_engine_endpoint (zk_queue_actor (fixture->server), "router");
-    cr_assert_not_null (fixture->endpoint);
-}
-
-//  A server on a fresh data directory; tweak (when not NULL) edits the defaults.
-static void
-s_start (s_fixture_t *fixture, void (*tweak) (zk_queue_config_t *))
-{
-    memset (fixture, 0, sizeof *fixture);
-    fixture->dir = tu_tmpdir ();
-    cr_assert_not_null (fixture->dir);
-    zk_queue_config_t config;
-    const char *specs[2];
-    s_config (&config, fixture->dir, specs);
-    if (tweak)
-        tweak (&config);
-    s_start_with (fixture, &config);
-}
-
-static void
-s_stop (s_fixture_t *fixture)
-{
-    zk_queue_destroy (&fixture->server);
-    free (fixture->endpoint);
-    fixture->endpoint = NULL;
-}
-
-static void
-s_cleanup (s_fixture_t *fixture)
-{
-    s_stop (fixture);
-    tu_rmdir (fixture->dir);
-    free (fixture->dir);
-}
-
-static zsock_t *
-s_client (s_fixture_t *fixture)
-{
-    return tq_connect (fixture->endpoint);
-}
-
 // ---------------------------------------------------------------- tests
 
 Test (zk_queue, put_get_ack_round_trip, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, NULL);
-    zsock_t *producer = s_client (&fixture);
-    zsock_t *consumer = s_client (&fixture);
+    tq_fixture_t fixture;
+    tq_start (&fixture, NULL);
+    zsock_t *producer = tq_client (&fixture);
+    zsock_t *consumer = tq_client (&fixture);
     tq_inbox_clear ();
 
     tq_put (producer, "orders", 1, "hello");
@@ -120,14 +56,14 @@ Test (zk_queue, put_get_ack_round_trip, .timeout = 30)
     tq_inbox_clear ();
     zsock_destroy (&producer);
     zsock_destroy (&consumer);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 Test (zk_queue, multipart_body_and_empty_frames, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, NULL);
-    zsock_t *client = s_client (&fixture);
+    tq_fixture_t fixture;
+    tq_start (&fixture, NULL);
+    zsock_t *client = tq_client (&fixture);
     tq_inbox_clear ();
     uint8_t id[16];
     tq_id (id, 7);
@@ -144,14 +80,14 @@ Test (zk_queue, multipart_body_and_empty_frames, .timeout = 30)
     zmsg_destroy (&msg);
     tq_inbox_clear ();
     zsock_destroy (&client);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 Test (zk_queue, consumer_away_gets_everything_in_order, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, NULL);
-    zsock_t *producer = s_client (&fixture);
+    tq_fixture_t fixture;
+    tq_start (&fixture, NULL);
+    zsock_t *producer = tq_client (&fixture);
     tq_inbox_clear ();
     for (unsigned number = 1; number <= 50; number++) {
         char body[32];
@@ -160,7 +96,7 @@ Test (zk_queue, consumer_away_gets_everything_in_order, .timeout = 30)
     }
     cr_assert_eq (tq_stat (producer, "later", "queued"), 50);
     //  Only now a consumer appears.
-    zsock_t *consumer = s_client (&fixture);
+    zsock_t *consumer = tq_client (&fixture);
     tq_get (consumer, "later", "100");
     for (unsigned number = 1; number <= 50; number++) {
         zmsg_t *msg = tq_expect_delivery (consumer);
@@ -174,16 +110,16 @@ Test (zk_queue, consumer_away_gets_everything_in_order, .timeout = 30)
     tq_inbox_clear ();
     zsock_destroy (&producer);
     zsock_destroy (&consumer);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 Test (zk_queue, credit_window_spreads_work, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, NULL);
-    zsock_t *producer = s_client (&fixture);
-    zsock_t *first = s_client (&fixture);
-    zsock_t *second = s_client (&fixture);
+    tq_fixture_t fixture;
+    tq_start (&fixture, NULL);
+    zsock_t *producer = tq_client (&fixture);
+    zsock_t *first = tq_client (&fixture);
+    zsock_t *second = tq_client (&fixture);
     tq_inbox_clear ();
     for (unsigned number = 1; number <= 10; number++)
         tq_put (producer, "work", number, "job");
@@ -230,15 +166,15 @@ Test (zk_queue, credit_window_spreads_work, .timeout = 30)
     zsock_destroy (&producer);
     zsock_destroy (&first);
     zsock_destroy (&second);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 Test (zk_queue, two_consumers_share_a_stream, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, NULL);
-    zsock_t *producer = s_client (&fixture);
-    zsock_t *consumers[2] = {s_client (&fixture), s_client (&fixture)};
+    tq_fixture_t fixture;
+    tq_start (&fixture, NULL);
+    zsock_t *producer = tq_client (&fixture);
+    zsock_t *consumers[2] = {tq_client (&fixture), tq_client (&fixture)};
     tq_inbox_clear ();
     tq_get (consumers[0], "share", "1");
     tq_get (consumers[1], "share", "1");
@@ -267,7 +203,7 @@ Test (zk_queue, two_consumers_share_a_stream, .timeout = 30)
     zsock_destroy (&producer);
     zsock_destroy (&consumers[0]);
     zsock_destroy (&consumers[1]);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 static void
@@ -278,10 +214,10 @@ s_short_lease (zk_queue_config_t *config)
 
 Test (zk_queue, lease_expiry_redelivers_with_attempt_2, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, s_short_lease);
-    zsock_t *producer = s_client (&fixture);
-    zsock_t *consumer = s_client (&fixture);
+    tq_fixture_t fixture;
+    tq_start (&fixture, s_short_lease);
+    zsock_t *producer = tq_client (&fixture);
+    zsock_t *consumer = tq_client (&fixture);
     tq_inbox_clear ();
     tq_put (producer, "slow", 1, "job");
     tq_get (consumer, "slow", "5");
@@ -300,15 +236,15 @@ Test (zk_queue, lease_expiry_redelivers_with_attempt_2, .timeout = 30)
     tq_inbox_clear ();
     zsock_destroy (&producer);
     zsock_destroy (&consumer);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 Test (zk_queue, closed_connection_releases_leases, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, NULL);  //  lease 30 s: only the disconnect can bring them back
-    zsock_t *producer = s_client (&fixture);
-    zsock_t *leaver = s_client (&fixture);
+    tq_fixture_t fixture;
+    tq_start (&fixture, NULL);  //  lease 30 s: only the disconnect can bring them back
+    zsock_t *producer = tq_client (&fixture);
+    zsock_t *leaver = tq_client (&fixture);
     tq_inbox_clear ();
     for (unsigned number = 1; number <= 3; number++)
         tq_put (producer, "held", number, "job");
@@ -321,7 +257,7 @@ Test (zk_queue, closed_connection_releases_leases, .timeout = 30)
     cr_assert_eq (tq_stat (producer, "held", "leased"), 3);
     int64_t closed = zclock_mono ();
     zsock_destroy (&leaver);
-    zsock_t *heir = s_client (&fixture);
+    zsock_t *heir = tq_client (&fixture);
     tq_get (heir, "held", "10");
     for (unsigned number = 1; number <= 3; number++) {
         zmsg_t *msg = tq_expect_delivery (heir);
@@ -333,14 +269,14 @@ Test (zk_queue, closed_connection_releases_leases, .timeout = 30)
     tq_inbox_clear ();
     zsock_destroy (&producer);
     zsock_destroy (&heir);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 Test (zk_queue, nack_requeue_and_dead_then_move_back, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, NULL);
-    zsock_t *client = s_client (&fixture);
+    tq_fixture_t fixture;
+    tq_start (&fixture, NULL);
+    zsock_t *client = tq_client (&fixture);
     tq_inbox_clear ();
     tq_put (client, "jobs", 1, "one");
     tq_put (client, "jobs", 2, "two");
@@ -398,7 +334,7 @@ Test (zk_queue, nack_requeue_and_dead_then_move_back, .timeout = 30)
     tq_ack (client, "jobs", 1, NULL);
     tq_inbox_clear ();
     zsock_destroy (&client);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 static void
@@ -410,9 +346,9 @@ s_two_attempts (zk_queue_config_t *config)
 
 Test (zk_queue, max_deliver_moves_to_dead_with_reason, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, s_two_attempts);
-    zsock_t *client = s_client (&fixture);
+    tq_fixture_t fixture;
+    tq_start (&fixture, s_two_attempts);
+    zsock_t *client = tq_client (&fixture);
     tq_inbox_clear ();
     tq_put (client, "poison", 1, "boom");
     tq_get (client, "poison", "1");
@@ -427,7 +363,7 @@ Test (zk_queue, max_deliver_moves_to_dead_with_reason, .timeout = 30)
     tq_check_delivery (msg, "poison", 1, "2", "boom");
     zmsg_destroy (&msg);
     //  Second attempt: its lease runs out; that was the last attempt.
-    zsock_t *dead_reader = s_client (&fixture);
+    zsock_t *dead_reader = tq_client (&fixture);
     tq_get (dead_reader, "poison.dead", "1");
     msg = tq_expect_delivery (dead_reader);
     tq_check_delivery (msg, "poison.dead", 1, "1", "boom");
@@ -443,14 +379,14 @@ Test (zk_queue, max_deliver_moves_to_dead_with_reason, .timeout = 30)
     tq_inbox_clear ();
     zsock_destroy (&client);
     zsock_destroy (&dead_reader);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 Test (zk_queue, dedup_confirms_without_storing_twice, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, NULL);
-    zsock_t *client = s_client (&fixture);
+    tq_fixture_t fixture;
+    tq_start (&fixture, NULL);
+    zsock_t *client = tq_client (&fixture);
     tq_inbox_clear ();
     tq_put (client, "once", 1, "first");
     tq_put (client, "once", 1, "retry");
@@ -477,7 +413,7 @@ Test (zk_queue, dedup_confirms_without_storing_twice, .timeout = 30)
     cr_assert_eq (tq_stat (client, "once", "put"), 2);
     tq_inbox_clear ();
     zsock_destroy (&client);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 static void
@@ -490,9 +426,9 @@ s_no_window (zk_queue_config_t *config)
 
 Test (zk_queue, no_dedup_window_after_ack, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, s_no_window);
-    zsock_t *client = s_client (&fixture);
+    tq_fixture_t fixture;
+    tq_start (&fixture, s_no_window);
+    zsock_t *client = tq_client (&fixture);
     tq_inbox_clear ();
     tq_put (client, "again", 1, "first");
     tq_put (client, "again", 1, "while queued");  //  still queued: deduped
@@ -507,14 +443,14 @@ Test (zk_queue, no_dedup_window_after_ack, .timeout = 30)
     zmsg_destroy (&msg);
     tq_inbox_clear ();
     zsock_destroy (&client);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 Test (zk_queue, status_of_unknown_and_list_of_queued, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, NULL);
-    zsock_t *client = s_client (&fixture);
+    tq_fixture_t fixture;
+    tq_start (&fixture, NULL);
+    zsock_t *client = tq_client (&fixture);
     tq_inbox_clear ();
     tq_expect_state (client, "nothing", 1, "unknown", "0");
     tq_put (client, "listed", 1, "a");
@@ -555,14 +491,14 @@ Test (zk_queue, status_of_unknown_and_list_of_queued, .timeout = 30)
     cr_assert_eq (tq_stat (client, "listed", "queued"), 2);
     tq_inbox_clear ();
     zsock_destroy (&client);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 Test (zk_queue, restart_replays_unacked_not_acked, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, NULL);
-    zsock_t *client = s_client (&fixture);
+    tq_fixture_t fixture;
+    tq_start (&fixture, NULL);
+    zsock_t *client = tq_client (&fixture);
     tq_inbox_clear ();
     for (unsigned number = 1; number <= 6; number++)
         tq_put (client, "durable", number, "payload");
@@ -576,13 +512,8 @@ Test (zk_queue, restart_replays_unacked_not_acked, .timeout = 30)
     tq_barrier (client);
     tq_inbox_clear ();
     zsock_destroy (&client);
-    s_stop (&fixture);
-
-    zk_queue_config_t config;
-    const char *specs[2];
-    s_config (&config, fixture.dir, specs);
-    s_start_with (&fixture, &config);
-    client = s_client (&fixture);
+    tq_restart (&fixture, NULL);
+    client = tq_client (&fixture);
     cr_assert_eq (tq_stat (client, "durable", "queued"), 4);
     zmsg_t *status = tq_status (client, "durable", 1);
     cr_assert (tq_frame_eq (status, 3, "done"));
@@ -603,7 +534,7 @@ Test (zk_queue, restart_replays_unacked_not_acked, .timeout = 30)
     cr_assert_eq (tq_stat (client, "durable", "duplicates"), 1);
     tq_inbox_clear ();
     zsock_destroy (&client);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 static size_t
@@ -622,9 +553,9 @@ s_segment_files (const char *dir)
 
 Test (zk_queue, segments_go_once_all_acked, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, s_no_window);
-    zsock_t *client = s_client (&fixture);
+    tq_fixture_t fixture;
+    tq_start (&fixture, s_no_window);
+    zsock_t *client = tq_client (&fixture);
     tq_inbox_clear ();
     char body[101];
     memset (body, 'b', 100);
@@ -649,14 +580,14 @@ Test (zk_queue, segments_go_once_all_acked, .timeout = 30)
     cr_assert_lt (tq_stat (client, "short", "disk_bytes"), 4096);
     tq_inbox_clear ();
     zsock_destroy (&client);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 Test (zk_queue, hostile_frames_get_errors, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, NULL);
-    zsock_t *client = s_client (&fixture);
+    tq_fixture_t fixture;
+    tq_start (&fixture, NULL);
+    zsock_t *client = tq_client (&fixture);
     tq_inbox_clear ();
     //  Wrong signature.
     zmsg_t *msg = zmsg_new ();
@@ -766,7 +697,7 @@ Test (zk_queue, hostile_frames_get_errors, .timeout = 30)
     cr_assert_eq (stats.put, 1);
     tq_inbox_clear ();
     zsock_destroy (&client);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 static void
@@ -782,15 +713,15 @@ s_with_pull (zk_queue_config_t *config)
 
 Test (zk_queue, pull_socket_feeds_a_queue, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, s_with_pull);
+    tq_fixture_t fixture;
+    tq_start (&fixture, s_with_pull);
     char *pull_endpoint = tu_engine_endpoint (zk_queue_actor (fixture.server), "pull:feed");
     cr_assert_not_null (pull_endpoint);
     zsock_t *push = tu_connect (ZMQ_PUSH, pull_endpoint);
     cr_assert_not_null (push);
     for (int index = 0; index < 3; index++)
         zstr_sendf (push, "plain %d", index);
-    zsock_t *client = s_client (&fixture);
+    zsock_t *client = tq_client (&fixture);
     tq_inbox_clear ();
     tq_get (client, "feed", "10");
     for (int index = 0; index < 3; index++) {
@@ -807,7 +738,7 @@ Test (zk_queue, pull_socket_feeds_a_queue, .timeout = 30)
     tq_inbox_clear ();
     zsock_destroy (&push);
     zsock_destroy (&client);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }
 
 Test (zk_queue, config_validation)
@@ -815,19 +746,19 @@ Test (zk_queue, config_validation)
     zk_queue_config_t config;
     const char *specs[2];
     char reason[256];
-    s_config (&config, "/tmp/x", specs);
+    tq_config (&config, "/tmp/x", specs);
     cr_assert_eq (zk_queue_validate (&config, reason, sizeof reason), 0);
     config.data_dir = NULL;
     cr_assert_eq (zk_queue_validate (&config, reason, sizeof reason), ZK_EINVAL);
-    s_config (&config, "/tmp/x", specs);
+    tq_config (&config, "/tmp/x", specs);
     specs[0] = "push@tcp://127.0.0.1:*";
     cr_assert_eq (zk_queue_validate (&config, reason, sizeof reason), ZK_EINVAL);
     cr_assert_not_null (strstr (reason, "push"), "%s", reason);
-    s_config (&config, "/tmp/x", specs);
+    tq_config (&config, "/tmp/x", specs);
     const char *pulls[] = {"bad name=pull@tcp://127.0.0.1:*", NULL};
     config.pulls = pulls;
     cr_assert_eq (zk_queue_validate (&config, reason, sizeof reason), ZK_EINVAL);
-    s_config (&config, "/tmp/x", specs);
+    tq_config (&config, "/tmp/x", specs);
     config.max_deliver = 0;
     cr_assert_eq (zk_queue_validate (&config, reason, sizeof reason), ZK_EINVAL);
     cr_assert (zk_queue_name_valid ("a.dead", 6));
@@ -839,12 +770,12 @@ Test (zk_queue, config_validation)
 
 Test (zk_queue, second_server_on_the_same_data_dir_fails, .timeout = 30)
 {
-    s_fixture_t fixture;
-    s_start (&fixture, NULL);
+    tq_fixture_t fixture;
+    tq_start (&fixture, NULL);
     zk_queue_config_t config;
     const char *specs[2];
-    s_config (&config, fixture.dir, specs);
+    tq_config (&config, fixture.dir, specs);
     zk_queue_t *second = zk_queue_new (&config);
     cr_assert_null (second);
-    s_cleanup (&fixture);
+    tq_cleanup (&fixture);
 }

@@ -6,6 +6,7 @@
 #include "fake_queue.h"
 
 #include <stddef.h>
+#include <unistd.h>
 
 #define WAIT_MS 10000
 
@@ -202,6 +203,114 @@ Test (zk_worker_queue, output_is_confirmed_before_the_input_is_acked)
     fake_queue_destroy (&in);
 }
 
+//  A job's state as the library sees it (TRACE, STATUS) on fake.
+static zk_client_job_t
+s_job (fake_queue_t *fake, const char *name, const uint8_t *id)
+{
+    char *spec = fake_queue_spec (fake, name);
+    zk_client_t *client = zk_client_new (spec, NULL);
+    zk_client_job_t job;
+    int rc = zk_client_job (client, NULL, id, &job);
+    cr_assert_eq (rc, 0, "job: %s", zk_client_last_error (client));
+    zk_client_destroy (&client);
+    free (spec);
+    return job;
+}
+
+Test (zk_worker_queue, a_two_step_chain_hands_over_with_fwd)
+{
+    fake_queue_t *fake = fake_queue_new ();
+    uint8_t ids[2][ZK_ID_SIZE];
+    const char *texts[] = {"a", "b", NULL};
+    s_put (fake, "step1", texts, ids);
+    char *step1 = fake_queue_spec (fake, "step1");
+    char *step2 = fake_queue_spec (fake, "step2");
+    char *argv1[] = {"sh", "-c", "cat; printf ' 1'", NULL};
+    char *argv2[] = {"sh", "-c", "cat; printf ' 2'", NULL};
+    zk_worker_config_t config1 = {
+        .input = step1, .output = step2, .argv = argv1, .jobs = 2, .name = "first:1"};
+    zk_worker_config_t config2 = {.input = step2, .argv = argv2};  //  the default name
+    zk_worker_t *first = s_start (&config1);
+    zk_worker_t *second = s_start (&config2);
+    cr_assert (fake_queue_wait (fake, 2, WAIT_MS, "COUNT step2 done"));
+    //  One FWD per job from step1 (no PUT, no ACK there); step2 acks.
+    cr_assert_eq (fake_queue_ask (fake, "FWDS"), 2);
+    cr_assert_eq (fake_queue_ask (fake, "PUTS"), 2);  //  s_put's two
+    cr_assert_eq (fake_queue_ask (fake, "ACKS"), 2);
+    zk_worker_stats_t stats = s_wait_stats (first, offsetof (zk_worker_stats_t, acked), 2);
+    cr_assert_eq (stats.acked, 2);
+    cr_assert_eq (stats.sent, 2);
+    cr_assert_eq (stats.output_failed, 0);
+
+    char host[256] = "";
+    gethostname (host, sizeof host - 1);
+    char *default_name = zsys_sprintf ("%.40s:%d", host, (int) getpid ());
+    for (int index = 0; index < 2; index++) {
+        zk_client_job_t job = s_job (fake, "step1", ids[index]);
+        cr_assert_str_eq (job.state, "done");
+        cr_assert_str_eq (job.queue, "step2");
+        char *result = zframe_strdup (zmsg_first (job.detail));
+        cr_assert_str_eq (result, index ? "b 1 2" : "a 1 2");
+        free (result);
+        zmsg_destroy (&job.detail);
+        cr_assert_eq (job.path.count, 2);
+        cr_assert_str_eq (job.path.steps[0].queue, "step1");
+        cr_assert_str_eq (job.path.steps[0].state, "done");
+        cr_assert_str_eq (job.path.steps[0].consumer, "first:1");
+        cr_assert_str_eq (job.path.steps[1].queue, "step2");
+        cr_assert_str_eq (job.path.steps[1].consumer, default_name);
+    }
+    free (default_name);
+    zk_worker_destroy (&second);
+    zk_worker_destroy (&first);
+
+    //  A FWD the server refuses: the input goes back (nacked), nothing moves on.
+    const char *more[] = {"c", NULL};
+    s_put (fake, "other", more, NULL);
+    fake_queue_ask (fake, "ERR 503");
+    char *other = fake_queue_spec (fake, "other");
+    config1.input = other;
+    first = s_start (&config1);
+    cr_assert (fake_queue_wait (fake, 1, WAIT_MS, "NACKS"));
+    stats = s_wait_stats (first, offsetof (zk_worker_stats_t, output_failed), 1);
+    cr_assert_geq (stats.output_failed, 1);
+    cr_assert_eq (fake_queue_ask (fake, "COUNT other done"), 0);
+    cr_assert_eq (fake_queue_ask (fake, "COUNT step2 queued"), 0);
+    zk_worker_destroy (&first);
+    free (other);
+    free (step1);
+    free (step2);
+    fake_queue_destroy (&fake);
+}
+
+Test (zk_worker_queue, names_and_a_queue_into_itself_are_checked)
+{
+    char *argv[] = {"cat", NULL};
+    char reason[256];
+    zk_worker_config_t config = {
+        .input = "queue>tcp://127.0.0.1:1/in", .argv = argv, .name = "has space"};
+    cr_assert_eq (zk_worker_validate (&config, reason, sizeof reason), ZK_EINVAL);
+    cr_assert (strstr (reason, "--name: 'has space' is not a consumer name"), "%s", reason);
+    config.name = "";
+    cr_assert_eq (zk_worker_validate (&config, reason, sizeof reason), ZK_EINVAL);
+    config.name = "ok:1";
+    cr_assert_eq (zk_worker_validate (&config, reason, sizeof reason), 0, "%s", reason);
+    config.input = "pull>tcp://127.0.0.1:1";
+    cr_assert_eq (zk_worker_validate (&config, reason, sizeof reason), ZK_EINVAL);
+    cr_assert (strstr (reason, "--name: only a queue input"), "%s", reason);
+    config.name = NULL;
+    //  The same queue on the same server (endpoints in any order): refused.
+    config.input = "queue>tcp://127.0.0.1:1,tcp://127.0.0.1:2/jobs";
+    config.output = "queue>tcp://127.0.0.1:2,tcp://127.0.0.1:1/jobs";
+    cr_assert_eq (zk_worker_validate (&config, reason, sizeof reason), ZK_EINVAL);
+    cr_assert (strstr (reason, "--out names the input queue itself"), "%s", reason);
+    //  Another queue, or the same name on another server: fine.
+    config.output = "queue>tcp://127.0.0.1:2,tcp://127.0.0.1:1/next";
+    cr_assert_eq (zk_worker_validate (&config, reason, sizeof reason), 0, "%s", reason);
+    config.output = "queue>tcp://127.0.0.1:3/jobs";
+    cr_assert_eq (zk_worker_validate (&config, reason, sizeof reason), 0, "%s", reason);
+}
+
 Test (zk_worker_queue, refusals_are_nacked)
 {
     fake_queue_t *fake = fake_queue_new ();
@@ -224,16 +333,16 @@ Test (zk_worker_queue, queue_specs_are_checked)
 {
     char *argv[] = {"cat", NULL};
     char reason[256];
-    zk_worker_config_t config = {.input = "queue>tcp://127.0.0.1:5570/in",
-                                 .output = "queue>tcp://127.0.0.1:5570/out",
+    zk_worker_config_t config = {.input = "queue>tcp://127.0.0.1:1/in",
+                                 .output = "queue>tcp://127.0.0.1:1/out",
                                  .argv = argv};
     cr_assert_eq (zk_worker_validate (&config, reason, sizeof reason), 0, "%s", reason);
     config.input = "rep@tcp://127.0.0.1:*";
     cr_assert_eq (zk_worker_validate (&config, reason, sizeof reason), ZK_EINVAL);
-    config.input = "queue@tcp://*:5570/in";
+    config.input = "queue@tcp://*:1/in";
     cr_assert_eq (zk_worker_validate (&config, reason, sizeof reason), ZK_EINVAL);
     cr_assert (strstr (reason, "only connects"), "%s", reason);
-    config.input = "queue>tcp://127.0.0.1:5570/in";
+    config.input = "queue>tcp://127.0.0.1:1/in";
     config.output = NULL;
     const char *topics[] = {"x", NULL};
     config.subscribe = topics;

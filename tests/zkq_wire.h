@@ -1,13 +1,17 @@
 /*  zkq_wire.h — ZKQ/1 spoken frame by frame over raw DEALER sockets, as a
-    client in another language would: what tests/zk_queue_test.c and
-    tests/cli_queue_test.c share. Header-only (each test file gets its own
-    copy); every helper fails the test when the server does not answer
-    as docs/protocol.md says.                                           */
+    client in another language would: what tests/zk_queue_test.c,
+    tests/zk_queue_jobs_test.c and tests/cli_queue_test.c share, and a
+    fixture running the zk_queue actor in the test process. Header-only
+    (each test file gets its own copy); every helper fails the test when
+    the server does not answer as docs/protocol.md says.                */
 
 #ifndef ZKQ_WIRE_H_INCLUDED
 #define ZKQ_WIRE_H_INCLUDED
 
 #include "testutil.h"
+
+#include <inttypes.h>
+#include <signal.h>
 
 #define TQ_HELPER  static __attribute__ ((unused))
 #define TQ_WAIT_MS 5000
@@ -319,6 +323,208 @@ tq_expect_state (zsock_t *sock, const char *queue, unsigned number, const char *
     if (attempt)
         cr_assert (tq_frame_eq (reply, 4, attempt));
     zmsg_destroy (&reply);
+}
+
+// ---------------------------------------------------------------- jobs and workflows
+
+//  GET with a consumer name (GET QUEUE WINDOW CONSUMER).
+TQ_HELPER void
+tq_get_as (zsock_t *sock, const char *queue, const char *window, const char *consumer)
+{
+    tq_send (sock, "GET", "get", queue, window, consumer, NULL);
+    tq_expect_ok (sock, "get");
+}
+
+//  Send FWD QUEUE MSGID TO and count body frames (strings).
+TQ_HELPER void
+tq_send_fwd (zsock_t *sock, const char *tag, const char *queue, const uint8_t id[16],
+             const char *to, int count, const char *const *body)
+{
+    const void *data[3 + 80];
+    size_t sizes[3 + 80];
+    data[0] = queue;
+    sizes[0] = strlen (queue);
+    data[1] = id;
+    sizes[1] = 16;
+    data[2] = to;
+    sizes[2] = strlen (to);
+    cr_assert_leq (count, 80);
+    for (int index = 0; index < count; index++) {
+        data[3 + index] = body[index];
+        sizes[3 + index] = strlen (body[index]);
+    }
+    tq_sendv (sock, "FWD", tag, 3 + count, data, sizes);
+}
+
+//  FWD the message number (held in queue) to queue to with a one-frame body: OK.
+TQ_HELPER void
+tq_fwd (zsock_t *sock, const char *queue, unsigned number, const char *to, const char *body)
+{
+    uint8_t id[16];
+    tq_id (id, number);
+    char tag[32];
+    snprintf (tag, sizeof tag, "fwd-%u", number);
+    tq_send_fwd (sock, tag, queue, id, to, 1, &body);
+    tq_expect_ok (sock, tag);
+}
+
+//  One step of a TRACE reply.
+typedef struct {
+    char queue[ZK_QUEUE_NAME_MAX + 1];
+    char state[16];
+    unsigned attempts;
+    int64_t accepted, started, finished;
+    char consumer[ZK_QUEUE_CONSUMER_MAX + 1];
+} tq_step_t;
+
+//  TRACE queue's message number: its steps (at most max) into steps; their count.
+TQ_HELPER size_t
+tq_trace (zsock_t *sock, const char *queue, unsigned number, tq_step_t *steps, size_t max)
+{
+    uint8_t id[16];
+    tq_id (id, number);
+    tq_send_id (sock, "TRACE", "trace", queue, id, NULL, NULL);
+    zmsg_t *reply = tq_ok (sock, "trace");
+    size_t count = zmsg_size (reply) - 3;
+    cr_assert_leq (count, max, "%zu steps", count);
+    for (size_t index = 0; index < count; index++) {
+        char *line = tq_frame (reply, 3 + index);
+        tq_step_t *step = &steps[index];
+        memset (step, 0, sizeof *step);  //  steps compare with memcmp
+        int fields = sscanf (line, "%128s %15s %u %" SCNd64 " %" SCNd64 " %" SCNd64 " %64s",
+                             step->queue, step->state, &step->attempts, &step->accepted,
+                             &step->started, &step->finished, step->consumer);
+        cr_assert_eq (fields, 7, "a bad step: '%s'", line);
+        free (line);
+    }
+    zmsg_destroy (&reply);
+    return count;
+}
+
+// ---------------------------------------------------------------- an in-process server
+
+typedef struct {
+    char *dir;
+    zk_queue_t *server;
+    char *endpoint;
+} tq_fixture_t;
+
+//  The defaults on dir, one router on an ephemeral port, linger 0.
+TQ_HELPER void
+tq_config (zk_queue_config_t *config, const char *dir, const char **specs)
+{
+    zk_queue_config_init (config);
+    config->data_dir = dir;
+    specs[0] = "router@tcp://127.0.0.1:*";
+    specs[1] = NULL;
+    config->specs = specs;
+    config->linger_ms = 0;
+}
+
+TQ_HELPER void
+tq_start_with (tq_fixture_t *fixture, const zk_queue_config_t *config)
+{
+    fixture->server = zk_queue_new (config);
+    cr_assert_not_null (fixture->server);
+    free (fixture->endpoint);
+    fixture->endpoint = tu_engine_endpoint (zk_queue_actor (fixture->server), "router");
+    cr_assert_not_null (fixture->endpoint);
+}
+
+TQ_HELPER void
+tq_stop (tq_fixture_t *fixture)
+{
+    zk_queue_destroy (&fixture->server);
+    free (fixture->endpoint);
+    fixture->endpoint = NULL;
+}
+
+//  Stop the server (if any) and start one on the same data directory;
+//  tweak (when not NULL) edits the defaults.
+TQ_HELPER void
+tq_restart (tq_fixture_t *fixture, void (*tweak) (zk_queue_config_t *))
+{
+    tq_stop (fixture);
+    zk_queue_config_t config;
+    const char *specs[2];
+    tq_config (&config, fixture->dir, specs);
+    if (tweak)
+        tweak (&config);
+    tq_start_with (fixture, &config);
+}
+
+//  A server on a fresh data directory.
+TQ_HELPER void
+tq_start (tq_fixture_t *fixture, void (*tweak) (zk_queue_config_t *))
+{
+    memset (fixture, 0, sizeof *fixture);
+    fixture->dir = tu_tmpdir ();
+    cr_assert_not_null (fixture->dir);
+    tq_restart (fixture, tweak);
+}
+
+TQ_HELPER void
+tq_cleanup (tq_fixture_t *fixture)
+{
+    tq_stop (fixture);
+    tu_rmdir (fixture->dir);
+    free (fixture->dir);
+}
+
+TQ_HELPER zsock_t *
+tq_client (tq_fixture_t *fixture)
+{
+    return tq_connect (fixture->endpoint);
+}
+
+// ---------------------------------------------------------------- the zkit-queue binary
+
+typedef struct {
+    tu_daemon_t daemon;
+    char *endpoint;
+} tq_binary_t;
+
+//  Start zkit-queue on data_dir with extra options (NULL-terminated, may be NULL).
+TQ_HELPER void
+tq_binary_start (tq_binary_t *server, const char *data_dir, const char *const *extra)
+{
+    const char *args[24];
+    int count = 0;
+    args[count++] = "--data";
+    args[count++] = data_dir;
+    for (; extra && *extra && count < 20; extra++)
+        args[count++] = *extra;
+    args[count++] = "router@tcp://127.0.0.1:*";
+    args[count] = NULL;
+    if (tu_daemon_start (&server->daemon, "zkit-queue", args, TQ_WAIT_MS) != 0) {
+        char *err = tu_stderr (&server->daemon.proc);
+        cr_assert_fail ("zkit-queue never got ready: %s", err ? err : "");
+    }
+    server->endpoint = tu_ready_endpoint (server->daemon.ready, "router");
+    cr_assert_not_null (server->endpoint, "no router in:\n%s", server->daemon.ready);
+    cr_assert_null (strstr (server->endpoint, ":*"));
+}
+
+TQ_HELPER void
+tq_binary_cleanup (tq_binary_t *server)
+{
+    tu_daemon_cleanup (&server->daemon);
+    free (server->endpoint);
+    server->endpoint = NULL;
+}
+
+//  SIGKILL the server, start it again on data_dir (extra options, may be
+//  NULL); *client_p becomes a client of the new one.
+TQ_HELPER void
+tq_binary_crash_restart (tq_binary_t *server, const char *data_dir, const char *const *extra,
+                         zsock_t **client_p)
+{
+    tu_stop (&server->daemon.proc, SIGKILL, 5000);
+    zsock_destroy (client_p);
+    tq_inbox_clear ();
+    tq_binary_cleanup (server);
+    tq_binary_start (server, data_dir, extra);
+    *client_p = tq_connect (server->endpoint);
 }
 
 #endif
