@@ -71,6 +71,7 @@ typedef enum {
     D_ZMQ_PROXY,         //  libzmq's zmq_proxy on the same sockets
     D_ZPROXY,            //  czmq's zproxy actor on the same sockets
     D_ZKIT_QUEUE,        //  zkit-queue --fsync POLICY / zk_queue
+    D_ZKIT_LB,           //  zkit-proxy --lb router@ router@ / zk_proxy with lb
 } s_device_kind_t;
 
 typedef struct {
@@ -84,14 +85,14 @@ typedef struct {
     const char *what;
     const char *fsync;  //  queue: zkit-queue's --fsync policy
     bool raw_client;    //  queue: the minimal ZKQ/1 client instead of zk_client
+    bool caller;        //  rpc: the reliable client (zk_caller) instead of REQ
 } s_channel_t;
 
-/*  Every channel, in report order. Extension point, when it lands: the
-    reliable request-response client, "reqrep-lb" (zkit-proxy --lb with
-    its workers and the client), latency against "reqrep": a device kind
-    above and its start in s_device_start. A queue channel's
-    count_divisor keeps the slow policy short; its -raw twin measures the
-    server alone, with the minimal client of s_raw_producer.             */
+/*  Every channel, in report order. A queue channel's count_divisor keeps
+    the slow policy short; its -raw twin measures the server alone, with
+    the minimal client of s_raw_producer. The --lb channels answer with a
+    minimal ZKW/1 echo worker (s_role_lbserver), so they measure the
+    proxy, not a command.                                               */
 static const s_channel_t s_channels[] = {
     {"push", S_PIPE, D_NONE, false, false, 1, NULL, "direct PUSH/PULL (baseline)"},
     {"proxy", S_PIPE, D_ZKIT_PROXY, false, false, 1, "push", "through zkit-proxy pull@ push@"},
@@ -117,6 +118,13 @@ static const s_channel_t s_channels[] = {
      "through czmq's zproxy ROUTER/DEALER"},
     {"reqrep-envelope", S_RPC, D_NONE, false, false, 1, "reqrep",
      "direct, the envelope on requests and replies"},
+    {"reqrep-reliable", S_RPC, D_ZKIT_PROXY, false, false, 1, "reqrep",
+     "the reliable client (zk_caller: REQID, envelope) through zkit-proxy router@ dealer@", NULL,
+     false, true},
+    {"reqrep-lb", S_RPC, D_ZKIT_LB, false, false, 1, "reqrep",
+     "REQ through zkit-proxy --lb to a ZKW/1 worker"},
+    {"reqrep-lb-reliable", S_RPC, D_ZKIT_LB, false, false, 1, "reqrep",
+     "the reliable client through zkit-proxy --lb to a ZKW/1 worker", NULL, false, true},
     {"reqrep-worker", S_RPC, D_ZKIT_WORKER, false, true, 1, "reqrep",
      "to zkit-worker --lines -- cat"},
     {"reqrep-worker-exec", S_RPC, D_ZKIT_WORKER_EXEC, false, true, 20, "reqrep",
@@ -876,6 +884,137 @@ out:
     zk_spec_destroy (&spec);
 }
 
+//  The reliable client (zk_caller): each round trip is one zk_caller_call,
+//  its REQID and envelope included; the reply must be the envelope and the
+//  payload echoed.
+static void
+s_role_caller (const s_role_t *role, s_result_t *result)
+{
+    int timeout_ms = s_timeout_ms (role);
+    zk_caller_config_t config = {.timeout_ms = timeout_ms > 0 ? timeout_ms : 10000,
+                                 .hwm = role->hwm};
+    zk_caller_t *caller = zk_caller_new (role->spec, &config);
+    zk_histogram_t *histogram = zk_histogram_new ();
+    uint8_t *payload = malloc ((size_t) role->size + 1);
+    if (!caller || !histogram || !payload) {
+        s_fail (result, caller ? "out of memory" : "caller: cannot open %s", role->spec);
+        goto out;
+    }
+    long long total = role->warmup + role->count;
+    for (long long i = 0; i < total && !result->failed; i++) {
+        s_payload_write (payload, (size_t) role->size, (uint64_t) i, role->text);
+        int64_t start = zk_meter_now_ns ();
+        zmsg_t *request = zmsg_new ();
+        zmsg_addmem (request, payload, (size_t) role->size);
+        zmsg_t *reply = NULL;
+        int rc = zk_caller_call (caller, &request, &reply);
+        int64_t elapsed = zk_meter_now_ns () - start;
+        zmsg_destroy (&request);
+        if (rc) {
+            s_fail (result, "caller: %s", zk_caller_last_error (caller));
+            zmsg_destroy (&reply);
+            break;
+        }
+        result->sent++;
+        zframe_t *body = zmsg_last (reply);
+        if (zmsg_size (reply) != 2 || !body || zframe_size (body) != (size_t) role->size)
+            result->bad++;
+        zmsg_destroy (&reply);
+        if (i >= role->warmup) {
+            zk_histogram_record (histogram, (uint64_t) (elapsed > 0 ? elapsed : 0));
+            result->received++;
+        }
+    }
+    for (int i = 0; i < LATENCIES; i++)
+        result->latency[i] = zk_histogram_percentile (histogram, s_percentiles[i]);
+    result->lost =
+        (uint64_t) role->count > result->received ? (uint64_t) role->count - result->received : 0;
+    if (result->bad && !result->failed)
+        s_fail (result, "caller: %" PRIu64 " replies were not the request echoed", result->bad);
+out:
+    free (payload);
+    zk_histogram_destroy (&histogram);
+    zk_caller_destroy (&caller);
+}
+
+//  A minimal ZKW/1 worker (docs/protocol.md section 10) that echoes: READY
+//  with one slot, each REQUEST sent back as a REPLY with its frames moved,
+//  a HEARTBEAT every second. It measures zkit-proxy --lb, not a command.
+#define LB_FRAMES 16
+
+static int
+s_lb_send (void *handle, const char *command, bool more)
+{
+    if (zmq_send (handle, "ZKW1", 4, ZMQ_SNDMORE) != 4)
+        return -1;
+    return zmq_send (handle, command, strlen (command), more ? ZMQ_SNDMORE : 0) < 0 ? -1 : 0;
+}
+
+static void
+s_role_lbserver (const s_role_t *role, s_result_t *result)
+{
+    zsock_t *sock;
+    zk_spec_t *spec;
+    if (s_open (role, "data", role->spec, s_timeout_ms (role), &sock, &spec, result))
+        return;
+    void *handle = zsock_resolve (sock);
+    zmq_msg_t frames[LB_FRAMES];
+    for (int i = 0; i < LB_FRAMES; i++)
+        zmq_msg_init (&frames[i]);
+    if (s_lb_send (handle, "READY", true) || zmq_send (handle, "1", 1, 0) != 1) {
+        s_fail (result, "lbserver: cannot send READY");
+        goto out;
+    }
+    long long total = role->warmup + role->count;
+    int64_t quiet_until = zk_meter_now_ns () + 30 * (int64_t) 1000000000;
+    int64_t heartbeat_at = zk_meter_now_ns () + 1000000000;
+    for (long long served = 0; served < total && !result->failed;) {
+        int64_t now = zk_meter_now_ns ();
+        if (now >= heartbeat_at) {
+            if (s_lb_send (handle, "HEARTBEAT", false))
+                s_fail (result, "lbserver: cannot send HEARTBEAT");
+            heartbeat_at = now + 1000000000;
+        }
+        if (now >= quiet_until) {
+            s_fail (result, "lbserver: no request for 30 s");
+            break;
+        }
+        zmq_pollitem_t item = {handle, 0, ZMQ_POLLIN, 0};
+        long wait_ms = (long) ((heartbeat_at - now) / 1000000) + 1;
+        if (zmq_poll (&item, 1, wait_ms) <= 0)
+            continue;
+        int count = 0;
+        bool more = true;
+        while (more) {
+            zmq_msg_t *frame = &frames[count < LB_FRAMES ? count : LB_FRAMES - 1];
+            if (s_recv (handle, frame, role, result))
+                break;
+            more = zmq_msg_more (frame);
+            count++;
+        }
+        if (result->failed)
+            break;
+        quiet_until = zk_meter_now_ns () + 30 * (int64_t) 1000000000;
+        if (count < 2 || count > LB_FRAMES || zmq_msg_size (&frames[0]) != 4
+            || memcmp (zmq_msg_data (&frames[0]), "ZKW1", 4))
+            continue;
+        if (zmq_msg_size (&frames[1]) != 7 || memcmp (zmq_msg_data (&frames[1]), "REQUEST", 7))
+            continue;  //  HEARTBEAT, or anything else: a sign of life
+        if (s_lb_send (handle, "REPLY", true))
+            break;
+        for (int i = 2; i < count; i++)
+            if (s_send (handle, &frames[i], i + 1 < count ? ZMQ_SNDMORE : 0, role, result))
+                break;
+        result->received++;
+        served++;
+    }
+out:
+    for (int i = 0; i < LB_FRAMES; i++)
+        zmq_msg_close (&frames[i]);
+    zsock_destroy (&sock);
+    zk_spec_destroy (&spec);
+}
+
 //  ---------------------------------------------------------------- producer, consumer
 
 //  The phases of a queue run, one after the other (s_run_queue).
@@ -1586,6 +1725,10 @@ s_role_function (const char *name)
         return s_role_client;
     if (streq (name, "server"))
         return s_role_server;
+    if (streq (name, "caller"))
+        return s_role_caller;
+    if (streq (name, "lbserver"))
+        return s_role_lbserver;
     if (streq (name, "device"))
         return s_role_device;
     if (streq (name, "producer"))
@@ -2180,7 +2323,8 @@ static const char *
 s_device_program (s_device_kind_t kind)
 {
     switch (kind) {
-        case D_ZKIT_PROXY: return "zkit-proxy";
+        case D_ZKIT_PROXY:
+        case D_ZKIT_LB: return "zkit-proxy";
         case D_ZKIT_FORWARDER: return "zkit-forwarder";
         case D_ZKIT_WORKER:
         case D_ZKIT_WORKER_EXEC: return "zkit-worker";
@@ -2463,9 +2607,12 @@ s_device_start (zk_bench_t *self, s_device_t *device, const s_case_t *item, cons
     }
     if (self->config.inproc) {
         zactor_t *actor = NULL;
-        if (kind == D_ZKIT_PROXY) {
-            zk_proxy_config_t config = {
-                .frontend = front, .backend = back, .hwm = self->config.hwm, .linger_ms = -1};
+        if (kind == D_ZKIT_PROXY || kind == D_ZKIT_LB) {
+            zk_proxy_config_t config = {.frontend = front,
+                                        .backend = back,
+                                        .lb = kind == D_ZKIT_LB,
+                                        .hwm = self->config.hwm,
+                                        .linger_ms = -1};
             device->proxy = zk_proxy_new (&config);
             actor = device->proxy ? zk_proxy_actor (device->proxy) : NULL;
         }
@@ -2539,6 +2686,8 @@ s_device_start (zk_bench_t *self, s_device_t *device, const s_case_t *item, cons
         argv[argc++] = front;
     }
     else {
+        if (kind == D_ZKIT_LB)
+            argv[argc++] = "--lb";
         argv[argc++] = front;
         argv[argc++] = back;
     }
@@ -2679,7 +2828,7 @@ s_run_task (zk_bench_t *self, s_run_t *run, const s_case_t *item, const char *na
     role->timeout = self->config.timeout;
     //  --pin: the side that sends on CPU 0, the side that receives on CPU 1.
     bool sends = streq (name, "sender") || streq (name, "publisher") || streq (name, "client")
-                 || streq (name, "producer");
+                 || streq (name, "caller") || streq (name, "producer");
     role->cpu = self->config.pin ? (sends ? 0 : 1) : -1;
     role->hold_fd = streq (name, "sender") ? 0 : -1;  //  s_task_start makes the pipe
     return task;
@@ -2815,11 +2964,13 @@ s_run_rpc (zk_bench_t *self, s_run_t *run, const s_case_t *item)
         s_copy (endpoint, sizeof endpoint, run->device.frontend);
     }
     else {
-        s_task_t *server = s_run_task (self, run, item, "server");
+        bool lb = kind == D_ZKIT_LB;
+        s_task_t *server = s_run_task (self, run, item, lb ? "lbserver" : "server");
         if (kind != D_NONE) {
-            if (s_run_device (self, run, item, "router", "dealer"))
+            if (s_run_device (self, run, item, "router", lb ? "router" : "dealer"))
                 return;
-            s_spec (server->role.spec, sizeof server->role.spec, "rep", run->device.backend, false);
+            s_spec (server->role.spec, sizeof server->role.spec, lb ? "dealer" : "rep",
+                    run->device.backend, false);
             if (s_run_start (self, run, server, NULL))
                 return;
             s_copy (endpoint, sizeof endpoint, run->device.frontend);
@@ -2835,7 +2986,7 @@ s_run_rpc (zk_bench_t *self, s_run_t *run, const s_case_t *item)
                 return;
         }
     }
-    s_task_t *client = s_run_task (self, run, item, "client");
+    s_task_t *client = s_run_task (self, run, item, item->channel->caller ? "caller" : "client");
     s_spec (client->role.spec, sizeof client->role.spec, "req", endpoint, false);
     s_run_start (self, run, client, NULL);
 }
@@ -3048,7 +3199,7 @@ s_record (zk_bench_t *self, s_case_t *item, s_run_t *run)
             if (result->last_ns > last)
                 last = result->last_ns;
         }
-        if (streq (task->role.name, "client")) {
+        if (streq (task->role.name, "client") || streq (task->role.name, "caller")) {
             lost += result->lost;
             for (int j = 0; j < LATENCIES; j++)
                 latency[j] = (double) result->latency[j];
