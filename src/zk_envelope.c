@@ -478,6 +478,45 @@ zk_envelope_header_value (const zk_envelope_t *self, size_t index)
 }
 
 //  --------------------------------------------------------------------------
+//  The encoder's buffer: on the stack for the usual envelope (no malloc per
+//  message: msgpack's sbuffer took 8 KiB from the heap each time, which was
+//  most of an envelope's cost), on the heap only for big header sets, and
+//  never beyond ZK_ENVELOPE_MAX_SIZE.
+typedef struct {
+    uint8_t stack[512];
+    uint8_t *data;
+    size_t size, capacity;
+    bool too_big;
+} s_buffer_t;
+
+static int
+s_buffer_write (void *data, const char *bytes, size_t length)
+{
+    s_buffer_t *buffer = (s_buffer_t *) data;
+    if (length > ZK_ENVELOPE_MAX_SIZE - buffer->size) {
+        buffer->too_big = true;
+        return -1;
+    }
+    if (buffer->size + length > buffer->capacity) {
+        size_t capacity = buffer->capacity * 4;
+        if (capacity < buffer->size + length)
+            capacity = buffer->size + length;
+        if (capacity > ZK_ENVELOPE_MAX_SIZE)
+            capacity = ZK_ENVELOPE_MAX_SIZE;
+        uint8_t *grown = malloc (capacity);
+        if (!grown)
+            return -1;
+        memcpy (grown, buffer->data, buffer->size);
+        if (buffer->data != buffer->stack)
+            free (buffer->data);
+        buffer->data = grown;
+        buffer->capacity = capacity;
+    }
+    memcpy (buffer->data + buffer->size, bytes, length);
+    buffer->size += length;
+    return 0;
+}
+
 //  Encoder: msgpack-c's packer into an sbuffer, one fixmap
 
 static int
@@ -505,10 +544,9 @@ zk_envelope_encode (const zk_envelope_t *self, zframe_t **frame_p)
     assert (self);
     assert (frame_p);
     *frame_p = NULL;
-    msgpack_sbuffer buffer;
-    msgpack_sbuffer_init (&buffer);
+    s_buffer_t buffer = {.data = buffer.stack, .capacity = sizeof buffer.stack};
     msgpack_packer packer;
-    msgpack_packer_init (&packer, &buffer, msgpack_sbuffer_write);
+    msgpack_packer_init (&packer, &buffer, s_buffer_write);
 
     //  Key order: zk id ts tr at [ct] [h]; "zk" first is the magic.
     size_t pairs = 5 + (self->content_type ? 1 : 0) + (self->header_count ? 1 : 0);
@@ -527,16 +565,17 @@ zk_envelope_encode (const zk_envelope_t *self, zframe_t **frame_p)
                       | s_pack_cstring (&packer, self->headers[i].value);
     }
     int rc = 0;
-    if (failed)
-        rc = ZK_ENOMEM;
-    else if (buffer.size > ZK_ENVELOPE_MAX_SIZE)
+    if (buffer.too_big || buffer.size > ZK_ENVELOPE_MAX_SIZE)
         rc = ZK_ETOOBIG;
+    else if (failed)
+        rc = ZK_ENOMEM;
     else {
         *frame_p = zframe_new (buffer.data, buffer.size);
         if (!*frame_p)
             rc = ZK_ENOMEM;
     }
-    msgpack_sbuffer_destroy (&buffer);
+    if (buffer.data != buffer.stack)
+        free (buffer.data);
     return rc;
 }
 
