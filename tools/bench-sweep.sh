@@ -73,18 +73,17 @@ part() {
 }
 
 #  --pin: sender on CPU 0, receivers on CPU 1, devices float (steadier ratios).
-part pipe --pin -c push,proxy,zmq-proxy,zproxy,envelope -s "$sizes" -t tcp,ipc
+part pipe --pin -c push,proxy,zmq-proxy,zproxy,two-frames,envelope -s "$sizes" -t tcp,ipc
 part inproc --inproc -c push,proxy,zmq-proxy,zproxy -s "$fan_sizes" -t inproc
 #  A high-water mark of 10000 lets the publisher run 4000 messages ahead of
 #  its slowest subscriber: the devices are measured, not the credit round trip.
 part fanout --pin --hwm 10000 -c pub,forwarder,zmq-forwarder -k 1,4 -s "$fan_sizes" -t tcp
-part latency --pin -c reqrep,reqrep-proxy,reqrep-zmq-proxy,reqrep-zproxy,reqrep-envelope \
+part latency --pin -c reqrep,reqrep-proxy,reqrep-zmq-proxy,reqrep-zproxy,reqrep-envelope,reqrep-reliable,reqrep-lb,reqrep-lb-reliable \
     -s "$lat_sizes" -t tcp,ipc
 part worker --pin -c worker,reqrep-worker,reqrep-worker-exec -s 64,1k -t tcp
 #  zkit-queue under each --fsync policy, 100-byte messages (issue 3 and 5):
 #  zk_client, and the minimal ZKQ/1 client (-raw: the server alone). Disk-
-#  bound, so fewer runs: about 30 s on 2 cores. The reliable client (--lb)
-#  adds its part here when it lands.
+#  bound, so fewer runs: about 30 s on 2 cores.
 part queue --repeat "$queue_repeat" \
     -c queue-batch,queue-always,queue-never,queue-batch-raw,queue-never-raw -s 100 -t tcp
 
@@ -180,7 +179,6 @@ targets() {
     [ -f "$out/fanout.csv" ] && fanout_targets
     [ -f "$out/latency.csv" ] && latency_targets
     [ -f "$out/queue.csv" ] && queue_targets
-    echo "| REQ/REP through zkit-proxy --lb | — | comes when the reliable client lands |"
 }
 
 pipe_targets() {
@@ -218,6 +216,12 @@ latency_targets() {
     p99=$(value latency reqrep-proxy tcp 64 17)
     base=$(value latency reqrep-proxy tcp 64 20)
     echo "| REQ/REP through zkit-proxy: p50 ≤ 1.5× direct, tcp 64 B | p50 ${p50:-?}× direct (${base:-?} µs direct), p99 ${p99:-?} µs | $(verdict "$p50" 1.5 '<=') |"
+    local channel
+    for channel in reqrep-lb reqrep-lb-reliable reqrep-reliable; do
+        p50=$(awk -v r="$(value latency $channel tcp 64 21)" 'BEGIN { if (r != "") printf "%.2f", r }')
+        p99=$(value latency $channel tcp 64 17)
+        echo "| (reported) $channel, tcp 64 B | p50 ${p50:-?}× direct, p99 ${p99:-?} µs | — |"
+    done
 }
 
 {
