@@ -312,6 +312,8 @@ s_header_check (const uint8_t *bytes, uint32_t max_record, s_header_t *header)
     header->seq = s_get64 (bytes + S_OFF_SEQ);
     if (header->seq == 0)
         return "sequence number zero";
+    if (header->seq == UINT64_MAX)
+        return "sequence number out of range";  //  the next seq would wrap to 0
     header->type = bytes[S_OFF_TYPE];
     header->crc = s_get32 (bytes + S_OFF_CRC);
     return NULL;
@@ -1103,8 +1105,9 @@ s_find_magic (s_window_t *window, uint64_t from, uint64_t *found_p)
 
 typedef struct {
     s_window_t window;
-    uint64_t last_seq;  //  highest seq replayed, over all segments so far
-    bool stopped;       //  on_record asked to stop
+    uint64_t last_seq;     //  highest seq replayed, over all segments so far
+    bool stopped;          //  on_record asked to stop
+    bool newest_damaged;   //  damage inside the newest segment (not a cut tail)
 } s_scan_t;
 
 //  A run of damaged bytes being collected.
@@ -1216,8 +1219,10 @@ s_scan_segment (zk_journal_t *self, s_segment_t *segment, bool newest, s_scan_t 
             offset = record_end;
             continue;
         }
-        if (run.open)
+        if (run.open) {
             s_run_report (self, segment, &run, offset, scan->last_seq, false);
+            scan->newest_damaged |= newest;
+        }
         zk_journal_record_t record = {
             .seq = header.seq,
             .pos = {segment->id, (uint32_t) offset, header.length},
@@ -1521,6 +1526,18 @@ zk_journal_open (const char *path, const zk_journal_config_t *config, zk_journal
             rc = s_errno_rc (errno);
             zk_error ("journal %s: %s", self->path, strerror (errno));
             goto out_destroy;
+        }
+        //  Never append after damage: a damaged header whose length ran
+        //  past the end of the file would, once appends make the file
+        //  long enough, be taken for an intact record at the next open and
+        //  skipped over the records appended since. A fresh segment keeps
+        //  the damaged one's size fixed.
+        if (scan.newest_damaged) {
+            if (self->next_seq <= active->id)
+                self->next_seq = active->id + 1;
+            rc = s_roll (self);
+            if (rc)
+                goto out_destroy;
         }
     }
     self->appended_seq = self->written_seq = self->synced_seq = scan.last_seq;
