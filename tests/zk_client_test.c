@@ -990,6 +990,7 @@ Test (zk_client, gets_within_the_window_acks_and_nacks)
     zmsg_destroy (&status.detail);
     cr_assert_eq (zk_client_status (client, NULL, again->id, &status), 0);
     cr_assert_str_eq (status.state, "dead");
+    zmsg_destroy (&status.detail);
 
     zmsg_t *lines;
     cr_assert_eq (zk_client_queue_stats (client, "", &lines), 0);
