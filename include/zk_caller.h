@@ -68,6 +68,8 @@
 #ifndef ZK_CALLER_H_INCLUDED
 #define ZK_CALLER_H_INCLUDED
 
+#include "zk_spec.h"
+
 #include <czmq.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -80,7 +82,7 @@ extern "C" {
 #define ZK_CALLER_DEFAULT_TIMEOUT     5000                 //  ms per attempt
 #define ZK_CALLER_DEFAULT_BACKOFF     100                  //  ms before the first backoff retry
 #define ZK_CALLER_DEFAULT_BACKOFF_MAX 2000                 //  ms, longest backoff
-#define ZK_CALLER_DEFAULT_MAX_SIZE    ((size_t) 16 << 20)  //  bytes of a reply
+#define ZK_CALLER_DEFAULT_MAX_SIZE    ZK_MAX_SIZE_DEFAULT  //  bytes of a reply (1 MiB)
 #define ZK_CALLER_DEFAULT_MAX_FRAMES  1024                 //  frames of a reply
 #define ZK_CALLER_MAX_RETRIES         100                  //  largest retries
 #define ZK_CALLER_REQID_SIZE          16                   //  bytes of the REQID frame
@@ -92,7 +94,7 @@ typedef struct {
     int retries;         //  further attempts after the first, 0..100; 0 = none
     int backoff_ms;      //  see above; 0 = 100 ms
     int backoff_max_ms;  //  0 = 2 s
-    size_t max_size;     //  largest reply, bytes (all frames); 0 = 16 MiB
+    size_t max_size;     //  largest reply, bytes (all frames); 0 = 1 MiB
     int max_frames;      //  largest reply, frames (the REQID and delimiter included); 0 = 1024
     int hwm;             //  send/receive high-water mark; 0 = libzmq's default
 } zk_caller_config_t;

@@ -52,6 +52,7 @@
 #define ZK_CAT_H_INCLUDED
 
 #include "zk_cli.h"
+#include "zk_spec.h"
 
 #include <czmq.h>
 #include <stdbool.h>
@@ -63,7 +64,7 @@
 extern "C" {
 #endif
 
-#define ZK_CAT_DEFAULT_MAX_SIZE     (64u * 1024 * 1024)  //  bytes of one message
+#define ZK_CAT_DEFAULT_MAX_SIZE     ZK_MAX_SIZE_DEFAULT  //  bytes of one message (1 MiB)
 #define ZK_CAT_DEFAULT_SEND_TIMEOUT 5.0                  //  seconds, sending types
 #define ZK_CAT_MAX_FRAMES           65536                //  frames of one received message
 #define ZK_CAT_MAX_SEPARATOR        64                   //  bytes of a frame separator

@@ -31,6 +31,9 @@ typedef enum {
     ZK_OPT_SECONDS,  //  double *: seconds, may be fractional, within [min, max]
     ZK_OPT_SPEC,     //  const char **: a valid socket spec
     ZK_OPT_CHOICE,   //  const char **: one of the '|'-separated choices
+    ZK_OPT_LIMIT,    //  size_t *: as ZK_OPT_SIZE (min at least 1), or "unlimited":
+                     //  ZK_MAX_SIZE_UNLIMITED; 0 is refused with a hint
+    ZK_OPT_OUTFILE,  //  const char **: a file to write; its directory must exist, writable
 } zk_opt_kind_t;
 
 typedef struct {
@@ -87,8 +90,66 @@ int zk_cli_parse_size (const char *text, size_t *size_p);
 //  could not be written.
 int zk_cli_run (const zk_cli_t *cli, zactor_t *engine, const char *ready_file);
 
+//  True when command can be run: a path (with '/') to an executable file,
+//  or a name found executable in $PATH.
+bool zk_cli_command_exists (const char *command);
+
 //  Write lines atomically to path (temp file + rename). 0 or ZK_EIO.
 int zk_cli_write_file (const char *path, const char *content);
+
+/*  The security flags of every binary (docs/security.md), one struct and
+    five table entries: --curve-secret FILE, --curve-server CERT,
+    --curve-allow DIR, --allow IP and --deny IP (repeatable). After
+    zk_cli_parse, each of the binary's spec texts goes through
+    zk_cli_secure_spec, then zk_cli_secure_done checks the whole.        */
+typedef struct {
+    const char *curve_secret;
+    const char *curve_server;
+    const char *curve_allow;
+    zk_strlist_t allow;
+    zk_strlist_t deny;
+    //  Filled by zk_cli_secure_spec:
+    bool checked;             //  the flags were validated
+    int binding, connecting;  //  specs that took the flags, by direction
+} zk_cli_security_t;
+
+#define ZK_CLI_SECURITY_OPTIONS 5  //  table entries zk_cli_security_options fills
+
+//  The five entries as initializers, for a static option table.
+// clang-format off
+#define ZK_CLI_SECURITY_TABLE(values)                                                              \
+    {"curve-secret", 0, ZK_OPT_STRING, &(values).curve_secret, "FILE",                             \
+     "encrypt with CURVE: this side's secret certificate (zkit-keygen)"},                          \
+    {"curve-server", 0, ZK_OPT_STRING, &(values).curve_server, "CERT",                             \
+     "connecting sockets: the server's public certificate"},                                       \
+    {"curve-allow", 0, ZK_OPT_STRING, &(values).curve_allow, "DIR",                                \
+     "binding sockets: only CURVE clients whose public certificate is in DIR"},                    \
+    {"allow", 0, ZK_OPT_LIST, &(values).allow, "IP",                                               \
+     "binding sockets: admit only these addresses (repeatable; IP[/PREFIX])"},                     \
+    {"deny", 0, ZK_OPT_LIST, &(values).deny, "IP",                                                 \
+     "binding sockets: refuse these addresses (repeatable; --allow overrides)"}
+// clang-format on
+
+//  Fill table[0 .. ZK_CLI_SECURITY_OPTIONS) with the entries, bound to values.
+void zk_cli_security_options (zk_option_t *table, zk_cli_security_t *values);
+
+//  The spec text with the flags applied: a spec without options of its
+//  own (no '?') gets, for its binding endpoints, curve-secret, curve-allow,
+//  allow and deny, and for its connecting ones curve-secret and
+//  curve-server, as spec options; a spec with options (even a bare '?')
+//  is returned as it is. "NAME=SPEC" (zkit-queue --pull) keeps its NAME=.
+//  NULL stays NULL; an invalid spec is returned unchanged (its validator
+//  says why). The first call checks the flags themselves. A usage problem
+//  (a missing or unreadable file, a secret file others may read, a bad
+//  address, --curve-server or --curve-allow without --curve-secret, a
+//  connecting spec without --curve-server) prints one line and exits 2.
+//  The new text lives as long as the process.
+char *zk_cli_secure_spec (const zk_cli_t *cli, zk_cli_security_t *values, const char *text);
+
+//  After the last zk_cli_secure_spec: exit 2 when a flag applied to no
+//  spec at all (--curve-allow, --allow, --deny with nothing that binds;
+//  --curve-server with nothing that connects).
+void zk_cli_secure_done (const zk_cli_t *cli, zk_cli_security_t *values);
 
 #ifdef __cplusplus
 }

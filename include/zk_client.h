@@ -81,7 +81,7 @@ extern "C" {
 #define ZK_CLIENT_DEFAULT_TIMEOUT  10000                //  ms, one request in all
 #define ZK_CLIENT_DEFAULT_RETRY    2000                 //  ms before a request is sent again
 #define ZK_CLIENT_DEFAULT_FAILOVER 2000                 //  ms without a connection
-#define ZK_CLIENT_DEFAULT_MAX_SIZE ((size_t) 16 << 20)  //  body bytes of a delivery
+#define ZK_CLIENT_DEFAULT_MAX_SIZE ZK_MAX_SIZE_DEFAULT  //  body bytes of a delivery (1 MiB)
 #define ZK_CLIENT_MAX_WINDOW       10000                //  largest GET window (ZKQ/1)
 #define ZK_CLIENT_MAX_FRAMES       64                   //  body frames (ZKQ/1)
 #define ZK_CLIENT_CONSUMER_MAX     64                   //  bytes of a consumer name (GET)
@@ -93,7 +93,7 @@ typedef struct {
     int timeout_ms;        //  a request unanswered this long in all fails; 0 = 10 s; < 0 = never
     int retry_ms;          //  send an unanswered request again after this; 0 = 2 s
     int failover_ms;       //  several endpoints: next one after this long unconnected; 0 = 2 s
-    size_t max_size;       //  largest delivery body (bytes); bigger ones are dropped; 0 = 16 MiB
+    size_t max_size;       //  largest delivery body (bytes); bigger ones are dropped; 0 = 1 MiB
     int hwm;               //  send/receive high-water mark; 0 = libzmq's default
     const char *consumer;  //  sent with every GET: who takes the deliveries (1..64 bytes of
                            //  printable ASCII, no space: "HOST:PID"); NULL = none. Copied.

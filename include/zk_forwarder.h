@@ -24,10 +24,12 @@ typedef struct {
     const char *backend;    //  xpub or pub spec (subscribers), required
     const char *capture;    //  copy of every message, or NULL
     const char *control;    //  PAUSE/RESUME/TERMINATE/STATISTICS, or NULL
-    size_t max_size;        //  largest message in bytes; 0 = unlimited
+    size_t max_size;        //  largest message in bytes; 0 = 1 MiB; ZK_MAX_SIZE_UNLIMITED
     int hwm;                //  0 = libzmq's default
     int linger_ms;          //  <0 = default 1000
     int stats_interval_ms;  //  0 = no periodic report
+    int handshake_ms;       //  drop a peer whose ZMTP handshake takes longer; 0 = 5000
+    size_t max_topic;       //  longest subscription topic passed upstream; 0 = 256
 } zk_forwarder_config_t;
 
 typedef struct {
@@ -38,6 +40,7 @@ typedef struct {
     uint64_t refused;  //  refused for max_size
     uint64_t refused_bytes;
     uint64_t captured;
+    uint64_t refused_topics;  //  subscriptions longer than max_topic, not passed upstream
 } zk_forwarder_stats_t;
 
 typedef struct _zk_forwarder_t zk_forwarder_t;

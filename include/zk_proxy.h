@@ -49,12 +49,14 @@ typedef struct {
     const char *backend;   //  socket spec, required
     const char *capture;   //  spec of a socket that gets a copy of every message, or NULL
     const char *control;   //  spec of a control socket (PAUSE/RESUME/TERMINATE/STATISTICS), or NULL
-    size_t max_size;       //  largest message in bytes (all frames); 0 = unlimited
+    size_t max_size;       //  largest message in bytes (all frames); 0 = 1 MiB (the
+                           //  default, ZK_MAX_SIZE_DEFAULT); ZK_MAX_SIZE_UNLIMITED: none
     int hwm;               //  send and receive high-water mark; 0 = libzmq's default (1000)
     int linger_ms;         //  how long to hand over queued messages on stop; <0 = default 1000
     int stats_interval_ms;  //  period of the one-line stats report (notice level); 0 = none
     bool lb;                //  load balancer by readiness (ZKW/1, see below): router@ router@
     int heartbeat_ms;       //  lb: heartbeat interval, as the workers'; 0 = 1000
+    int handshake_ms;       //  drop a peer whose ZMTP handshake takes longer; 0 = 5000
 } zk_proxy_config_t;
 
 typedef struct {

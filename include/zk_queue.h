@@ -70,6 +70,7 @@ typedef struct {
     int hwm;                //  0 = 10000 on the router, libzmq's default on pulls
     int linger_ms;          //  <0 = default 1000
     int stats_interval_ms;  //  0 = no periodic report
+    int handshake_ms;       //  drop a peer whose ZMTP handshake takes longer; 0 = 5000
 } zk_queue_config_t;
 
 typedef struct {

@@ -66,7 +66,7 @@ typedef struct {
     int timeout_ms;                //  kill a command after this; 0 = never
     bool lines;                    //  lines mode (see above)
     size_t max_output;             //  stdout bytes kept per message; 0 = 16 MiB; more is a failure
-    size_t max_size;               //  largest input message; 0 = unlimited
+    size_t max_size;               //  largest input message; 0 = 1 MiB; ZK_MAX_SIZE_UNLIMITED
     int hwm;                       //  0 = libzmq's default
     int linger_ms;                 //  <0 = default 1000
     int stats_interval_ms;         //  0 = no periodic report
@@ -77,6 +77,7 @@ typedef struct {
     int reply_cache;               //  replies kept by request id; 0 = no cache
     size_t reply_cache_bytes;      //  their bytes at most; 0 = 64 MiB
     int reply_ttl_ms;              //  a cached reply is dropped after this; 0 = 300 s
+    int handshake_ms;              //  drop a peer whose ZMTP handshake takes longer; 0 = 5000
 } zk_worker_config_t;
 
 typedef struct {

@@ -37,6 +37,7 @@ ZK_EXPORT const char *zk_version (void);
 #include "zk_error.h"
 #include "zk_log.h"
 #include "zk_spec.h"
+#include "zk_auth.h"
 #include "zk_envelope.h"
 #include "zk_journal.h"
 #include "zk_proxy.h"

@@ -906,6 +906,7 @@ s_role_caller (const s_role_t *role, s_result_t *result)
 {
     int timeout_ms = s_timeout_ms (role);
     zk_caller_config_t config = {.timeout_ms = timeout_ms > 0 ? timeout_ms : 10000,
+                                 .max_size = ZK_MAX_SIZE_UNLIMITED,
                                  .hwm = role->hwm};
     zk_caller_t *caller = zk_caller_new (role->spec, &config);
     zk_histogram_t *histogram = zk_histogram_new ();
@@ -2626,13 +2627,17 @@ s_device_start (zk_bench_t *self, s_device_t *device, const s_case_t *item, cons
                                         .backend = back,
                                         .lb = kind == D_ZKIT_LB,
                                         .hwm = self->config.hwm,
+                                        .max_size = ZK_MAX_SIZE_UNLIMITED,
                                         .linger_ms = -1};
             device->proxy = zk_proxy_new (&config);
             actor = device->proxy ? zk_proxy_actor (device->proxy) : NULL;
         }
         else if (kind == D_ZKIT_FORWARDER) {
-            zk_forwarder_config_t config = {
-                .frontend = front, .backend = back, .hwm = self->config.hwm, .linger_ms = -1};
+            zk_forwarder_config_t config = {.frontend = front,
+                                            .backend = back,
+                                            .hwm = self->config.hwm,
+                                            .max_size = ZK_MAX_SIZE_UNLIMITED,
+                                            .linger_ms = -1};
             device->forwarder = zk_forwarder_new (&config);
             actor = device->forwarder ? zk_forwarder_actor (device->forwarder) : NULL;
         }
@@ -2643,6 +2648,7 @@ s_device_start (zk_bench_t *self, s_device_t *device, const s_case_t *item, cons
                                          .argv = argv,
                                          .lines = kind == D_ZKIT_WORKER,
                                          .hwm = self->config.hwm,
+                                         .max_size = ZK_MAX_SIZE_UNLIMITED,
                                          .linger_ms = -1};
             device->worker = zk_worker_new (&config);
             actor = device->worker ? zk_worker_actor (device->worker) : NULL;
@@ -2708,6 +2714,8 @@ s_device_start (zk_bench_t *self, s_device_t *device, const s_case_t *item, cons
     if (!queue) {
         argv[argc++] = "--hwm";
         argv[argc++] = hwm;
+        argv[argc++] = "--max-size";  //  sizes up to 64M: no 1 MiB default here
+        argv[argc++] = "unlimited";
     }
     argv[argc++] = "--ready-file";
     argv[argc++] = ready_path;

@@ -140,6 +140,7 @@ s_open_endpoint (zk_caller_t *self, size_t index)
     zsock_set_heartbeat_ivl (sock, ZK_SPEC_HEARTBEAT_IVL_MS);
     zsock_set_heartbeat_timeout (sock, ZK_SPEC_HEARTBEAT_TIMEOUT_MS);
     zsock_set_heartbeat_ttl (sock, ZK_SPEC_HEARTBEAT_TIMEOUT_MS);
+    zsock_set_handshake_ivl (sock, ZK_SPEC_HANDSHAKE_MS);
     if (self->config.hwm > 0) {
         zsock_set_sndhwm (sock, self->config.hwm);
         zsock_set_rcvhwm (sock, self->config.hwm);
@@ -151,6 +152,8 @@ s_open_endpoint (zk_caller_t *self, size_t index)
     if (max_size < S_MIN_MAXMSGSIZE)
         max_size = S_MIN_MAXMSGSIZE;
     zmq_setsockopt (zsock_resolve (sock), ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
+    if (zk_spec_secure (self->spec, sock, NULL) != 0)
+        return ZK_ESOCKET;  //  CURVE keys (spec options): logged
     if (zsock_connect (sock, "%s", endpoint)) {
         zk_error ("caller: cannot connect to %s: %s", endpoint, zmq_strerror (errno));
         return ZK_EENDPOINT;

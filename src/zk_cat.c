@@ -408,6 +408,11 @@ s_settle (const zk_cat_config_t *config, s_settings_t *settings, char *reason, s
     if (config->subscribe.count && type != ZMQ_SUB)
         return zk_engine_reason (reason, size, "-s: only a sub socket subscribes (this is %s)",
                                  name);
+    for (int index = 0; index < config->subscribe.count; index++)
+        if (strlen (config->subscribe.items[index]) > ZK_MAX_TOPIC_MAX)
+            return zk_engine_reason (reason, size,
+                                     "-s: a topic longer than %d bytes (no forwarder passes it)",
+                                     ZK_MAX_TOPIC_MAX);
     if (config->wait_subscribers < 0 || (config->wait_subscribers && type != ZMQ_PUB))
         return zk_engine_reason (reason, size,
                                  "--wait-subscribers: only a pub socket has subscribers (this "
@@ -758,13 +763,16 @@ s_open (zk_cat_t *self)
         rc |= s_setsockopt_int (self->handle, ZMQ_IMMEDIATE, 1);
     //  A peer that sends a bigger frame is disconnected before we hold it.
     //  libzmq applies this to handshake commands too, hence the floor; s_recv
-    //  enforces the exact limit on whole messages.
-    if (s_type_prints (settings->type) && settings->max_size <= (size_t) INT64_MAX) {
-        int64_t max_size = (int64_t) settings->max_size;
+    //  enforces the exact limit on whole messages. Senders only take
+    //  handshakes and subscriptions: the floor alone.
+    if (settings->max_size <= (size_t) INT64_MAX) {
+        int64_t max_size = s_type_prints (settings->type) ? (int64_t) settings->max_size : 0;
         if (max_size < S_MIN_MAXMSGSIZE)
             max_size = S_MIN_MAXMSGSIZE;
         rc |= zmq_setsockopt (self->handle, ZMQ_MAXMSGSIZE, &max_size, sizeof max_size);
     }
+    rc |= s_setsockopt_int (self->handle, ZMQ_HANDSHAKE_IVL, ZK_SPEC_HANDSHAKE_MS);
+    rc |= s_setsockopt_int (self->handle, ZMQ_BACKLOG, ZK_SPEC_BACKLOG);
     //  pub/xpub: wait for a slow subscriber rather than drop silently.
     if (type == ZMQ_PUB || type == ZMQ_XPUB)
         rc |= s_setsockopt_int (self->handle, ZMQ_XPUB_NODROP, 1);
@@ -773,6 +781,10 @@ s_open (zk_cat_t *self)
     if (type == ZMQ_SUB) {
         for (int index = 0; index < self->config.subscribe.count; index++) {
             const char *topic = self->config.subscribe.items[index];
+            if (strlen (topic) > ZK_MAX_TOPIC_DEFAULT)
+                zk_warn ("-s: a %zu-byte topic; a zkit-forwarder drops subscriptions longer "
+                         "than its --max-topic (default %d)",
+                         strlen (topic), ZK_MAX_TOPIC_DEFAULT);
             rc |= zmq_setsockopt (self->handle, ZMQ_SUBSCRIBE, topic, strlen (topic));
         }
         if (self->config.subscribe.count == 0)
@@ -783,6 +795,11 @@ s_open (zk_cat_t *self)
                   zmq_strerror (errno));
         return ZK_ESOCKET;
     }
+    //  The spec's security, and for a binding spec a ZAP handler in our
+    //  private context (stopped in s_finish, before the context ends).
+    rc = zk_spec_secure (self->spec, self->handle, self->context);
+    if (rc)
+        return rc;
     //  zk_spec_attach takes a zsock_t but only uses zsock_resolve (), which
     //  accepts a plain libzmq socket as well (czmq's polymorphic sockets).
     return zk_spec_attach (self->spec, (zsock_t *) self->handle);
@@ -923,6 +940,7 @@ s_finish (zk_cat_t *self, int64_t linger_ms)
         zmq_close (self->handle);
         self->handle = NULL;
     }
+    zk_auth_stop (self->context);  //  its socket would hold zmq_ctx_term
     bool interrupted_before = zsys_interrupted;
     int64_t start = zk_now_ms ();
     while (zmq_ctx_term (self->context) != 0) {

@@ -36,6 +36,33 @@
 int zk_engine_open (const char *role, const char *text, const int *expected_types, int hwm,
                     int linger_ms, zsock_t **sock_p, zk_spec_t **spec_p);
 
+/*  Receive limits (docs/protocol.md 4.2). ZMQ_MAXMSGSIZE is per frame in
+    libzmq and also bounds handshake commands: a socket gets max_size +
+    ZK_MAXMSG_SLACK, so a crafted frame header never allocates more than
+    that (the peer is disconnected) and a whole message's limit is still
+    zkit's own check on all frames.                                      */
+#define ZK_MAXMSG_SLACK 65536
+
+typedef struct {
+    int hwm;            //  send/receive high-water mark; 0: libzmq's default (1000)
+    int linger_ms;      //  <0: ZK_DEFAULT_LINGER_MS
+    size_t max_size;    //  ZMQ_MAXMSGSIZE max_size + slack; 0 or ZK_MAX_SIZE_UNLIMITED: none
+    int handshake_ms;   //  ZMQ_HANDSHAKE_IVL; 0: zk_spec_socket's ZK_SPEC_HANDSHAKE_MS
+    int64_t max_frame;  //  >0: ZMQ_MAXMSGSIZE exactly this instead (no slack)
+} zk_engine_limits_t;
+
+//  zk_engine_open with every limit: set before the socket is attached.
+int zk_engine_open_limited (const char *role, const char *text, const int *expected_types,
+                            const zk_engine_limits_t *limits, zsock_t **sock_p, zk_spec_t **spec_p);
+
+//  Set max_size and handshake_ms (as in zk_engine_limits_t) and the accept
+//  backlog ZK_SPEC_BACKLOG on a socket that is not yet attached (libzmq
+//  copies options at bind/connect).
+void zk_engine_limit_socket (zsock_t *sock, size_t max_size, int handshake_ms);
+
+//  A max_size from a config: 0 is ZK_MAX_SIZE_DEFAULT.
+#define zk_engine_max_size(max_size) ((max_size) ? (max_size) : ZK_MAX_SIZE_DEFAULT)
+
 //  Append "ROLE ENDPOINT" frames for every endpoint of spec to msg.
 void zk_engine_add_endpoints (zmsg_t *msg, const char *role, const zk_spec_t *spec);
 
@@ -77,9 +104,11 @@ typedef struct {
     const char *backend;
     const char *capture;    //  or NULL
     const char *control;    //  or NULL
-    size_t max_size;        //  0 = unlimited
+    size_t max_size;        //  0 = ZK_MAX_SIZE_DEFAULT; ZK_MAX_SIZE_UNLIMITED
     int hwm;                //  0 = libzmq's default
     int linger_ms;          //  <0 = ZK_DEFAULT_LINGER_MS
+    int handshake_ms;       //  0 = ZK_SPEC_HANDSHAKE_MS
+    size_t max_topic;       //  xpub backend: longest subscription; 0 = ZK_MAX_TOPIC_DEFAULT
     int stats_interval_ms;  //  0 = no periodic report
     bool forwarder;         //  xpub verbose, count and log subscriptions
     bool lb;                //  the ZKW/1 load balancer (src/zk_lb.c) instead
@@ -111,13 +140,15 @@ typedef struct {
     const char *ready_file;
     double stats_seconds;
     double linger_seconds;  //  set the default (1) before parsing
+    double handshake_seconds;
 } zk_device_options_t;
 
-#define ZK_DEVICE_OPTIONS 7
+#define ZK_DEVICE_OPTIONS 8
 #define ZK_DEVICE_CONFIG_FIELDS(values)                                                            \
     .capture = (values).capture, .control = (values).control, .max_size = (values).max_size,       \
     .hwm = (values).hwm, .linger_ms = (int) ((values).linger_seconds * 1000),                      \
-    .stats_interval_ms = (int) ((values).stats_seconds * 1000)
+    .stats_interval_ms = (int) ((values).stats_seconds * 1000),                                    \
+    .handshake_ms = (int) ((values).handshake_seconds * 1000 + 0.5)
 
 //  Fill table[0 .. ZK_DEVICE_OPTIONS] (the last entry ends the table) with
 //  the device options, bound to values.

@@ -1,9 +1,11 @@
 /*  zk_cli — option tables, --help, running an engine until a signal.  */
 
 #include "zk_classes.h"
+#include "../include/zk_cert.h"
 
 #include <fcntl.h>
 #include <math.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static bool s_flag_help, s_flag_version, s_flag_quiet;
@@ -63,11 +65,16 @@ zk_cli_print_usage (const zk_cli_t *cli, FILE *out)
         s_print_option (option, out);
     for (const zk_option_t *option = s_common_options; option->name; option++)
         s_print_option (option, out);
-    fprintf (out,
-             "\nSocket specs: TYPE@ENDPOINT binds, TYPE>ENDPOINT connects; several endpoints\n"
-             "are separated by commas. TYPE is one of pub sub xpub xsub push pull req rep\n"
-             "dealer router pair. Example: 'pull@tcp://*:5557', 'push>tcp://host:5558'.\n"
-             "'queue>tcp://HOST:PORT/NAME' names queue NAME on a zkit-queue (connect only).\n");
+    fprintf (out, "\nSocket specs: TYPE@ENDPOINT binds, TYPE>ENDPOINT connects; several endpoints\n"
+                  "are separated by commas. TYPE is one of pub sub xpub xsub push pull req rep\n"
+                  "dealer router pair. Example: 'pull@tcp://*:5557', 'push>tcp://host:5558'.\n"
+                  "'queue>tcp://HOST:PORT/NAME' names queue NAME on a zkit-queue (connect only).\n"
+                  "Security options follow a '?' (docs/protocol.md 2.5), e.g.\n"
+                  "'pull@tcp://*:5557?curve-secret=FILE&curve-allow=DIR' or\n"
+                  "'push>tcp://host:5557?curve-secret=FILE&curve-server=CERT'; also allow=IP,\n"
+                  "deny=IP, domain=NAME. The --curve-*, --allow and --deny flags add them to\n"
+                  "every spec without options of its own. Without CURVE, anyone who can reach\n"
+                  "a tcp port can send and read everything (docs/security.md).\n");
     if (cli->examples)
         fprintf (out, "\nExamples:\n%s\n", cli->examples);
     fprintf (out, "\nExit status: %s\n",
@@ -128,6 +135,60 @@ s_range_error (const zk_cli_t *cli, const zk_option_t *option, const char *value
                         option->arg ? option->arg : "value", option->min, option->max);
 }
 
+//  A file the program will write (ready file, CSV): refused now (exit 2)
+//  rather than after the sockets are bound. Stores value.
+static void
+s_check_outfile (const zk_cli_t *cli, const zk_option_t *option, const char *value)
+{
+    char dir[4096];
+    const char *slash = strrchr (value, '/');
+    if (!*value || (slash && !slash[1]))
+        zk_cli_usage_error (cli, "--%s: '%s' is not a file name", option->name, value);
+    if (strlen (value) >= sizeof dir)
+        zk_cli_usage_error (cli, "--%s: the path is longer than %zu bytes", option->name,
+                            sizeof dir - 1);
+    if (!slash)
+        snprintf (dir, sizeof dir, ".");
+    else
+        snprintf (dir, sizeof dir, "%.*s", slash == value ? 1 : (int) (slash - value), value);
+    struct stat info;
+    if (stat (dir, &info) != 0 || !S_ISDIR (info.st_mode))
+        zk_cli_usage_error (cli, "--%s: directory '%s' does not exist", option->name, dir);
+    if (access (dir, W_OK | X_OK) != 0)
+        zk_cli_usage_error (cli, "--%s: cannot write in directory '%s': %s", option->name, dir,
+                            strerror (errno));
+    if (stat (value, &info) == 0 && S_ISDIR (info.st_mode))
+        zk_cli_usage_error (cli, "--%s: '%s' is a directory", option->name, value);
+    *(const char **) option->target = value;
+}
+
+bool
+zk_cli_command_exists (const char *command)
+{
+    if (!command || !*command)
+        return false;
+    struct stat info;
+    if (strchr (command, '/'))
+        return stat (command, &info) == 0 && S_ISREG (info.st_mode) && access (command, X_OK) == 0;
+    const char *path = getenv ("PATH");
+    if (!path)
+        path = "/usr/bin:/bin";
+    while (true) {
+        size_t length = strcspn (path, ":");
+        char candidate[4096];
+        //  An empty entry is the current directory, as execvp takes it.
+        if (snprintf (candidate, sizeof candidate, "%.*s%s%s", (int) length, length ? path : ".",
+                      "/", command)
+                < (int) sizeof candidate
+            && stat (candidate, &info) == 0 && S_ISREG (info.st_mode)
+            && access (candidate, X_OK) == 0)
+            return true;
+        if (!path[length])
+            return false;
+        path += length + 1;
+    }
+}
+
 //  Store one option's value; exit 2 on a bad one.
 static void
 s_set_option (const zk_cli_t *cli, const zk_option_t *option, const char *value)
@@ -160,6 +221,19 @@ s_set_option (const zk_cli_t *cli, const zk_option_t *option, const char *value)
             *(size_t *) option->target = size;
             break;
         }
+        case ZK_OPT_LIMIT: {
+            size_t size;
+            if (streq (value, "unlimited"))
+                size = ZK_MAX_SIZE_UNLIMITED;
+            else if (zk_cli_parse_size (value, &size) || size == 0
+                     || !s_in_range (option, (double) size))
+                zk_cli_usage_error (cli, "--%s: '%s' is not a valid %s (1 to %g, or 'unlimited')",
+                                    option->name, value, option->arg ? option->arg : "value",
+                                    option->max);
+            *(size_t *) option->target = size;
+            break;
+        }
+        case ZK_OPT_OUTFILE: s_check_outfile (cli, option, value); break;
         case ZK_OPT_SECONDS: {
             errno = 0;
             double seconds = strtod (value, &end);
@@ -426,4 +500,166 @@ zk_cli_run (const zk_cli_t *cli, zactor_t *engine, const char *ready_file)
     if (zsys_interrupted)
         zk_info ("interrupted, stopping");
     return 0;
+}
+
+//  ---------------------------------------------------------------------------
+//  Security flags (docs/security.md)
+
+#define S_SECURED_MAX 256  //  rewritten spec texts kept for the process
+
+static char *s_secured[S_SECURED_MAX];
+static size_t s_secured_count;
+
+void
+zk_cli_security_options (zk_option_t *table, zk_cli_security_t *values)
+{
+    zk_option_t entries[] = {ZK_CLI_SECURITY_TABLE (*values)};
+    memcpy (table, entries, sizeof entries);
+}
+
+//  A flag's value goes into a spec option: no spaces, no '&'.
+static void
+s_check_option_value (const zk_cli_t *cli, const char *flag, const char *value)
+{
+    for (const char *c = value; *c; c++)
+        if ((unsigned char) *c <= 32 || (unsigned char) *c >= 127 || *c == '&')
+            zk_cli_usage_error (cli,
+                                "--%s '%s': the name may not contain spaces, '&' or "
+                                "non-ASCII bytes",
+                                flag, value);
+    if (!*value)
+        zk_cli_usage_error (cli, "--%s: empty value", flag);
+}
+
+static void
+s_check_security_flags (const zk_cli_t *cli, const zk_cli_security_t *values)
+{
+    char reason[600];
+    if (values->curve_server && !values->curve_secret)
+        zk_cli_usage_error (cli, "--curve-server needs --curve-secret FILE (this client's key "
+                                 "pair, made by zkit-keygen)");
+    if (values->curve_allow && !values->curve_secret)
+        zk_cli_usage_error (cli, "--curve-allow needs --curve-secret FILE (the server's key "
+                                 "pair): clients are admitted by their CURVE keys");
+    const char *files[] = {values->curve_secret, values->curve_server};
+    const char *names[] = {"curve-secret", "curve-server"};
+    for (int index = 0; index < 2; index++) {
+        if (!files[index])
+            continue;
+        s_check_option_value (cli, names[index], files[index]);
+        zcert_t *cert = zk_cert_load (files[index], index == 0, reason, sizeof reason);
+        if (!cert)
+            zk_cli_usage_error (cli, "--%s: %s", names[index], reason);
+        zcert_destroy (&cert);
+    }
+    if (values->curve_allow) {
+        s_check_option_value (cli, "curve-allow", values->curve_allow);
+        if (zk_auth_check_dir (values->curve_allow, reason, sizeof reason))
+            zk_cli_usage_error (cli, "--curve-allow: %s", reason);
+    }
+    const zk_strlist_t *lists[] = {&values->allow, &values->deny};
+    for (int list = 0; list < 2; list++)
+        for (int index = 0; index < lists[list]->count; index++)
+            if (zk_auth_check_address (lists[list]->items[index], reason, sizeof reason))
+                zk_cli_usage_error (cli, "--%s: %s", list ? "deny" : "allow", reason);
+}
+
+//  Append "&KEY=VALUE" (the first without '&') to out.
+static void
+s_add_option (FILE *out, bool *first, const char *key, const char *value)
+{
+    fprintf (out, "%s%s=%s", *first ? "" : "&", key, value);
+    *first = false;
+}
+
+char *
+zk_cli_secure_spec (const zk_cli_t *cli, zk_cli_security_t *values, const char *text)
+{
+    assert (cli && values);
+    if (!values->checked) {
+        s_check_security_flags (cli, values);
+        values->checked = true;
+    }
+    if (!text)
+        return NULL;
+    //  "NAME=SPEC": the spec starts after the '=' that comes before any '@' or '>'.
+    size_t skip = strcspn (text, "=@>");
+    skip = text[skip] == '=' ? skip + 1 : 0;
+    const char *spec_text = text + skip;
+    bool flags = values->curve_secret || values->allow.count || values->deny.count;
+    if (!flags || strchr (spec_text, '?') || zk_spec_validate (spec_text, NULL, 0) != 0)
+        return (char *) text;
+    zk_spec_t *spec = zk_spec_new (spec_text);
+    if (!spec)
+        return (char *) text;
+    bool binds = false, connects = false;
+    for (size_t index = 0; index < zk_spec_size (spec); index++) {
+        binds |= zk_spec_binds (spec, index);
+        connects |= !zk_spec_binds (spec, index);
+    }
+    zk_spec_destroy (&spec);
+    if (values->curve_secret && binds && connects)
+        zk_cli_usage_error (cli,
+                            "--curve-secret: '%s' both binds and connects: give it options of "
+                            "its own ('%s?...', docs/protocol.md 2.5)",
+                            spec_text, spec_text);
+    if (values->curve_secret && connects && !values->curve_server)
+        zk_cli_usage_error (cli,
+                            "--curve-secret: '%s' connects: give --curve-server CERT too (or the "
+                            "spec options of its own: '%s?...')",
+                            spec_text, spec_text);
+    char *result = NULL;
+    size_t result_size = 0;
+    FILE *out = open_memstream (&result, &result_size);
+    if (!out)
+        zk_cli_usage_error (cli, "out of memory");
+    fprintf (out, "%s?", text);
+    bool first = true;
+    if (values->curve_secret)
+        s_add_option (out, &first, "curve-secret", values->curve_secret);
+    if (connects && values->curve_server)
+        s_add_option (out, &first, "curve-server", values->curve_server);
+    if (binds) {
+        if (values->curve_allow)
+            s_add_option (out, &first, "curve-allow", values->curve_allow);
+        for (int index = 0; index < values->allow.count; index++)
+            s_add_option (out, &first, "allow", values->allow.items[index]);
+        for (int index = 0; index < values->deny.count; index++)
+            s_add_option (out, &first, "deny", values->deny.items[index]);
+    }
+    fclose (out);
+    if (first) {  //  nothing applies (allow/deny on a spec that only connects)
+        free (result);
+        return (char *) text;
+    }
+    char reason[600];
+    if (zk_spec_validate (result + skip, reason, sizeof reason))
+        zk_cli_usage_error (cli, "invalid socket spec '%s': %s", result + skip, reason);
+    values->binding += binds;
+    values->connecting += connects;
+    if (s_secured_count < S_SECURED_MAX)
+        s_secured[s_secured_count++] = result;  //  kept: the configs point into it
+    return result;
+}
+
+void
+zk_cli_secure_done (const zk_cli_t *cli, zk_cli_security_t *values)
+{
+    assert (cli && values);
+    if (!values->checked) {
+        s_check_security_flags (cli, values);
+        values->checked = true;
+    }
+    if (!values->binding && (values->curve_allow || values->allow.count || values->deny.count))
+        zk_cli_usage_error (cli,
+                            "--%s: no socket spec here binds (it applies to specs that "
+                            "bind and have no options of their own)",
+                            values->curve_allow   ? "curve-allow"
+                            : values->allow.count ? "allow"
+                                                  : "deny");
+    if (!values->connecting && values->curve_server)
+        zk_cli_usage_error (cli, "--curve-server: no socket spec here connects (it applies to "
+                                 "specs that connect and have no options of their own)");
+    if (!values->binding && !values->connecting && values->curve_secret)
+        zk_cli_usage_error (cli, "--curve-secret: every socket spec here has options of its own");
 }

@@ -3,11 +3,23 @@
     Every request lives on two intrusive lists while it waits for its
     reply: `requests`, in the order they were made, and `outbox`, the ones
     still to be written on the current connection. A reply finds its
-    request by TAG (a hash). Timers are a scan of `requests`: a request on
-    the wire past its resend time goes back to the outbox, one past its
-    deadline fails. A disconnect puts every request back into the outbox,
-    in order. The lists are walked with the next pointer read first, so a
-    callback that makes new requests (at the tail) is safe.              */
+    request by TAG, a counter, in an open-addressing table (`pending`).
+    Timers are a scan of `requests`: a request on the wire past its resend
+    time goes back to the outbox, one past its deadline fails. A
+    disconnect puts every request back into the outbox, in order. The
+    lists are walked with the next pointer read first, so a callback that
+    makes new requests (at the tail) is safe.
+
+    The hot paths (PUT and its confirm, a delivery, ACK and its answer)
+    allocate nothing of their own in steady state: request records come
+    from a free list, a request keeps its QUEUE and MSGID in fixed fields
+    and only the caller's body (or ACK result) as frames, its frames are
+    written with zmq_send straight from those buffers, server messages
+    are read into reused zmq_msg_t frames and parsed in place, an OK's
+    frames reach a callback in one reused zmsg (empty for PUT and ACK),
+    and deliveries wait in a ring. What is left per message is the
+    caller's zmsg, libzmq's own copy of frames over 33 bytes, and a
+    delivery's struct and body (owned by the caller).                     */
 
 #include "zk_classes.h"
 
@@ -21,15 +33,34 @@
 #define S_MAX_IN_FRAMES                                                                            \
     ((ZK_CLIENT_MAX_FRAMES > ZK_QUEUE_LIST_MAX ? ZK_CLIENT_MAX_FRAMES : ZK_QUEUE_LIST_MAX) + 8)
 #define S_FRAME_SLACK    65536  //  bytes a server message may carry beyond the body limit
-#define S_MAX_TAG        64     //  TAG bytes (ZKQ/1)
 #define S_MAX_REASON     1024   //  NACK reason bytes sent
 #define S_MIN_MAXMSGSIZE 65536
+#define S_POOL_MAX       4096  //  free request records kept for reuse
+#define S_TABLE_MIN      1024  //  slots of the pending table at first (a power of two)
+#define S_KEEP_FRAME     4096  //  bytes of a received frame kept for reuse after it was read
+#define S_INLINE_MAX     1024  //  argument bytes a request copies into its own buffer
+#define S_INLINE_FRAMES  (ZK_CLIENT_MAX_FRAMES + 4)  //  ... in at most this many frames
 
 typedef struct _s_request_t s_request_t;
 struct _s_request_t {
-    char tag[24];       //  decimal, unique in this client
-    char command[16];   //  for logs
-    zmsg_t *msg;        //  the whole message, kept for resends
+    uint64_t tag;       //  unique in this client, from 1
+    char tag_text[24];  //  the TAG frame: tag in decimal
+    size_t tag_size;
+    char command[16];  //  the COMMAND frame, also for logs
+    size_t command_size;
+    char queue[ZK_SPEC_QUEUE_NAME_MAX + 1];  //  the QUEUE frame after TAG, if queue_size
+    size_t queue_size;                       //  0: no QUEUE frame of its own
+    uint8_t id[ZK_ID_SIZE];                  //  the MSGID frame after QUEUE, if has_id
+    bool has_id;
+    //  The frames after those (a body, a result ...), kept for resends:
+    //  small ones copied into data (frame_count frames of sizes[i] bytes,
+    //  one after the other; the buffer stays with the record in the pool),
+    //  bigger ones kept as the caller's message (args).
+    uint8_t *data;
+    size_t data_capacity;
+    size_t frame_count;
+    uint32_t sizes[S_INLINE_FRAMES];
+    zmsg_t *args;
     int64_t deadline;   //  ms; 0: none
     int64_t resend_at;  //  ms, while on the wire
     bool on_wire;       //  written on this connection, no reply yet
@@ -38,7 +69,7 @@ struct _s_request_t {
     bool is_put;
     zk_client_fn *done;
     void *arg;
-    s_request_t *prev, *next;          //  requests, oldest first
+    s_request_t *prev, *next;          //  requests, oldest first; the free list (next)
     s_request_t *out_prev, *out_next;  //  outbox
 };
 
@@ -46,24 +77,41 @@ typedef struct {
     s_request_t *head, *tail;
 } s_list_t;
 
+//  Requests waiting for their reply by tag: linear probing, at most half full.
+typedef struct {
+    s_request_t **slots;
+    size_t mask;     //  slots - 1
+    unsigned shift;  //  64 - log2 (slots)
+    size_t count;
+} s_table_t;
+
 struct _zk_client_t {
     zk_client_config_t config;  //  defaults filled in
     zk_spec_t *spec;
     zsock_t *sock;     //  the DEALER
+    void *handle;      //  its libzmq socket
     zsock_t *monitor;  //  PAIR: the DEALER's connects and disconnects
     size_t endpoint;   //  index of the endpoint connected
     bool connected;
     int64_t unconnected_since;  //  ms: connect () or the last disconnect
     uint64_t last_tag;
-    zhashx_t *pending;  //  tag -> s_request_t
+    s_table_t pending;  //  tag -> s_request_t
     s_list_t requests;  //  linked through prev/next
     s_list_t outbox;    //  linked through out_prev/out_next
+    s_request_t *pool;  //  free request records, linked through next
+    size_t pool_size;
     size_t request_count;
-    size_t unconfirmed;   //  PUTs awaiting their confirm
-    int first_failure;    //  first PUT failure since the last flush
-    zlist_t *deliveries;  //  zk_delivery_t *, not yet taken
-    zhashx_t *windows;    //  queue -> GET window (int *), sent again after a reconnect
-    int64_t next_timer;   //  ms; INT64_MAX: none
+    size_t unconfirmed;  //  PUTs awaiting their confirm
+    int first_failure;   //  first PUT failure since the last flush
+    //  Deliveries not yet taken: a ring of ring_size slots (grown on demand).
+    zk_delivery_t **ring;
+    size_t ring_size, ring_head, ring_count;
+    //  The server message read last, frame by frame (reused).
+    zmq_msg_t in[S_MAX_IN_FRAMES];
+    zmq_msg_t in_extra;  //  frames beyond S_MAX_IN_FRAMES land here (refused)
+    zmsg_t *reply;       //  an OK's frames after TAG, lent to a callback (reused)
+    zhashx_t *windows;   //  queue -> GET window (int *), sent again after a reconnect
+    int64_t next_timer;  //  ms; INT64_MAX: none
     zk_client_stats_t stats;
     char last_error[256];
     char consumer[ZK_CLIENT_CONSUMER_MAX + 1];  //  GET's third argument; "": none
@@ -131,43 +179,228 @@ s_outbox_remove (zk_client_t *self, s_request_t *request)
     request->in_outbox = false;
 }
 
+//  ---------------------------------------------------------------------------
+//  The pending table: tag -> request. Tags are consecutive, so Fibonacci
+//  hashing spreads them evenly; deletion shifts the following entries of
+//  a run back (no tombstones), so a lookup stops at the first empty slot.
+
+static size_t
+s_table_home (const s_table_t *table, uint64_t tag)
+{
+    return (size_t) ((tag * UINT64_C (11400714819323198485)) >> table->shift);
+}
+
+//  Make room for size slots (a power of two) and put the entries back. 0
+//  or ZK_ENOMEM (the table is unchanged).
+static int
+s_table_resize (s_table_t *table, size_t size)
+{
+    s_request_t **slots = calloc (size, sizeof *slots);
+    if (!slots)
+        return ZK_ENOMEM;
+    s_table_t bigger = {slots, size - 1, 64, 0};
+    for (size_t bits = size; bits > 1; bits >>= 1)
+        bigger.shift--;
+    for (size_t index = 0; table->slots && index <= table->mask; index++) {
+        s_request_t *request = table->slots[index];
+        if (!request)
+            continue;
+        size_t slot = s_table_home (&bigger, request->tag);
+        while (bigger.slots[slot])
+            slot = (slot + 1) & bigger.mask;
+        bigger.slots[slot] = request;
+        bigger.count++;
+    }
+    free (table->slots);
+    *table = bigger;
+    return 0;
+}
+
+static int
+s_table_insert (s_table_t *table, s_request_t *request)
+{
+    if ((table->count + 1) * 2 > (table->slots ? table->mask + 1 : 0)) {
+        size_t size = table->slots ? (table->mask + 1) * 2 : S_TABLE_MIN;
+        if (s_table_resize (table, size))
+            return ZK_ENOMEM;
+    }
+    size_t slot = s_table_home (table, request->tag);
+    while (table->slots[slot])
+        slot = (slot + 1) & table->mask;
+    table->slots[slot] = request;
+    table->count++;
+    return 0;
+}
+
+//  The slot of tag, or SIZE_MAX.
+static size_t
+s_table_find (const s_table_t *table, uint64_t tag)
+{
+    if (!table->slots)
+        return SIZE_MAX;
+    size_t slot = s_table_home (table, tag);
+    while (table->slots[slot]) {
+        if (table->slots[slot]->tag == tag)
+            return slot;
+        slot = (slot + 1) & table->mask;
+    }
+    return SIZE_MAX;
+}
+
+static s_request_t *
+s_table_lookup (const s_table_t *table, uint64_t tag)
+{
+    size_t slot = s_table_find (table, tag);
+    return slot == SIZE_MAX ? NULL : table->slots[slot];
+}
+
 static void
-s_request_destroy (s_request_t **request_p)
+s_table_remove (s_table_t *table, uint64_t tag)
+{
+    size_t hole = s_table_find (table, tag);
+    if (hole == SIZE_MAX)
+        return;
+    //  Move back every later entry of the run whose home is not between
+    //  the hole and its slot (cyclically), so none is cut off from home.
+    size_t slot = hole;
+    while (true) {
+        slot = (slot + 1) & table->mask;
+        s_request_t *request = table->slots[slot];
+        if (!request)
+            break;
+        size_t home = s_table_home (table, request->tag);
+        bool stays = hole <= slot ? hole < home && home <= slot : hole < home || home <= slot;
+        if (stays)
+            continue;
+        table->slots[hole] = request;
+        hole = slot;
+    }
+    table->slots[hole] = NULL;
+    table->count--;
+}
+
+//  ---------------------------------------------------------------------------
+//  Request records
+
+//  value in decimal into text (room for 21 bytes); returns its length.
+static size_t
+s_format_decimal (uint64_t value, char *text)
+{
+    char digits[20];
+    size_t count = 0;
+    do {
+        digits[count++] = (char) ('0' + value % 10);
+        value /= 10;
+    } while (value);
+    for (size_t index = 0; index < count; index++)
+        text[index] = digits[count - 1 - index];
+    text[count] = 0;
+    return count;
+}
+
+//  Give a request record back to the pool (or free it), with its frames.
+static void
+s_request_destroy (zk_client_t *self, s_request_t **request_p)
 {
     s_request_t *request = *request_p;
     if (request) {
-        zmsg_destroy (&request->msg);
-        free (request);
+        zmsg_destroy (&request->args);
+        if (self->pool_size < S_POOL_MAX) {
+            request->next = self->pool;
+            self->pool = request;
+            self->pool_size++;
+        }
+        else {
+            free (request->data);
+            free (request);
+        }
         *request_p = NULL;
     }
 }
 
-//  A new request "ZKQ1 COMMAND TAG ARGS..." (args taken, may be NULL).
-//  NULL if out of memory (args destroyed).
-static s_request_t *
-s_request_new (zk_client_t *self, const char *command, zmsg_t **args_p)
+/*  Keep args (taken) in request: copied into its buffer when small, so the
+    caller's message is freed at once. That matters more than the copy:
+    freed right after it was made, the caller's message recycles the same
+    few heap chunks; kept until the confirm, a window of them spreads over
+    the heap and every free coalesces (glibc's malloc_consolidate was 10 %
+    of a producer's time). Out of memory, args stay a message.          */
+static void
+s_request_take_args (s_request_t *request, zmsg_t *args)
 {
-    s_request_t *request = calloc (1, sizeof *request);
-    zmsg_t *msg = zmsg_new ();
-    if (!request || !msg) {
-        free (request);
-        zmsg_destroy (&msg);
+    size_t frames = zmsg_size (args), total = zmsg_content_size (args);
+    if (frames > S_INLINE_FRAMES || total > S_INLINE_MAX) {
+        request->args = args;
+        return;
+    }
+    if (total > request->data_capacity) {
+        size_t capacity = total < 256 ? 256 : S_INLINE_MAX;
+        uint8_t *data = malloc (capacity);
+        if (!data) {
+            request->args = args;
+            return;
+        }
+        free (request->data);
+        request->data = data;
+        request->data_capacity = capacity;
+    }
+    size_t used = 0;
+    for (zframe_t *frame = zmsg_first (args); frame; frame = zmsg_next (args)) {
+        if (zframe_size (frame))
+            memcpy (request->data + used, zframe_data (frame), zframe_size (frame));
+        used += zframe_size (frame);
+        request->sizes[request->frame_count++] = (uint32_t) zframe_size (frame);
+    }
+    zmsg_destroy (&args);
+}
+
+/*  A new request "ZKQ1 COMMAND TAG [QUEUE [MSGID]] ARGS...": queue (may be
+    NULL: no QUEUE frame; at most ZK_SPEC_QUEUE_NAME_MAX bytes) and id (may
+    be NULL) are copied, *args_p (may be NULL) is taken and nulled. NULL if
+    out of memory (args destroyed).                                      */
+static s_request_t *
+s_request_new (zk_client_t *self, const char *command, const char *queue,
+               const uint8_t id[ZK_ID_SIZE], zmsg_t **args_p)
+{
+    s_request_t *request = self->pool;
+    if (request) {
+        self->pool = request->next;
+        self->pool_size--;
+    }
+    else if ((request = malloc (sizeof *request))) {
+        request->data = NULL;
+        request->data_capacity = 0;
+    }
+    if (!request) {
         if (args_p)
             zmsg_destroy (args_p);
         return NULL;
     }
-    snprintf (request->tag, sizeof request->tag, "%" PRIu64, ++self->last_tag);
-    snprintf (request->command, sizeof request->command, "%s", command);
-    zmsg_addstr (msg, S_PROTOCOL);
-    zmsg_addstr (msg, command);
-    zmsg_addstr (msg, request->tag);
+    request->tag = ++self->last_tag;
+    request->tag_size = s_format_decimal (request->tag, request->tag_text);
+    request->command_size = strlen (command);
+    assert (request->command_size < sizeof request->command);
+    memcpy (request->command, command, request->command_size + 1);
+    request->queue_size = queue ? strlen (queue) : 0;
+    assert (request->queue_size < sizeof request->queue);
+    memcpy (request->queue, queue ? queue : "", request->queue_size + 1);
+    request->has_id = id != NULL;
+    if (id)
+        memcpy (request->id, id, ZK_ID_SIZE);
+    request->args = NULL;
+    request->frame_count = 0;
     if (args_p && *args_p) {
-        zframe_t *frame;
-        while ((frame = zmsg_pop (*args_p)))
-            zmsg_append (msg, &frame);
-        zmsg_destroy (args_p);
+        if (zmsg_size (*args_p))
+            s_request_take_args (request, *args_p);
+        else
+            zmsg_destroy (args_p);
+        *args_p = NULL;
     }
-    request->msg = msg;
+    request->deadline = request->resend_at = 0;
+    request->on_wire = request->in_outbox = request->is_put = false;
+    request->sends = 0;
+    request->done = NULL;
+    request->arg = NULL;
+    request->prev = request->next = request->out_prev = request->out_next = NULL;
     return request;
 }
 
@@ -184,7 +417,7 @@ s_unlink (zk_client_t *self, s_request_t *request)
 {
     s_outbox_remove (self, request);
     s_list_remove (&self->requests, request);
-    zhashx_delete (self->pending, request->tag);
+    s_table_remove (&self->pending, request->tag);
     self->request_count--;
 }
 
@@ -210,44 +443,69 @@ s_complete (zk_client_t *self, s_request_t *request, int rc, zmsg_t *reply)
                   self->config.timeout_ms, request->sends);
     if (request->done)
         request->done (self, rc, rc == 0 ? reply : NULL, request->arg);
-    s_request_destroy (&request);
+    s_request_destroy (self, &request);
 }
 
 //  ---------------------------------------------------------------------------
 //  The wire
 
-//  Write msg without blocking. 0, 1 when the socket cannot take it now,
-//  or ZK_ESOCKET.
+//  Write one frame without blocking. 0; 1 when the socket cannot take the
+//  first frame of a message now (libzmq takes the rest of a message whose
+//  first frame it took); or ZK_ESOCKET.
 static int
-s_send_msg (zk_client_t *self, zmsg_t *msg)
+s_send_part (zk_client_t *self, const void *data, size_t size, bool more, bool first)
 {
-    void *handle = zsock_resolve (self->sock);
-    size_t left = zmsg_size (msg);
-    bool first = true;
-    for (zframe_t *frame = zmsg_first (msg); frame; frame = zmsg_next (msg)) {
-        left--;
-        int flags = ZMQ_DONTWAIT | (left ? ZMQ_SNDMORE : 0);
-        while (zmq_send (handle, zframe_data (frame), zframe_size (frame), flags) < 0) {
-            if (errno == EAGAIN && first)
-                return 1;
-            if (errno != EINTR) {
-                zk_warn_limited ("queue client: send failed: %s", zmq_strerror (errno));
-                return ZK_ESOCKET;
-            }
+    int flags = ZMQ_DONTWAIT | (more ? ZMQ_SNDMORE : 0);
+    while (zmq_send (self->handle, data, size, flags) < 0) {
+        if (errno == EAGAIN && first)
+            return 1;
+        if (errno != EINTR) {
+            zk_warn_limited ("queue client: send failed: %s", zmq_strerror (errno));
+            return ZK_ESOCKET;
         }
-        first = false;
     }
     return 0;
 }
 
+//  Write request's frames, straight from its buffers. As s_send_part.
+static int
+s_send_request (zk_client_t *self, s_request_t *request)
+{
+    bool queue = request->queue_size > 0, id = request->has_id;
+    zframe_t *frame = request->args ? zmsg_first (request->args) : NULL;
+    bool more = frame || request->frame_count;
+    int rc = s_send_part (self, S_PROTOCOL, 4, true, true);
+    if (rc)
+        return rc;
+    rc = s_send_part (self, request->command, request->command_size, true, false);
+    if (!rc)
+        rc = s_send_part (self, request->tag_text, request->tag_size, queue || id || more, false);
+    if (!rc && queue)
+        rc = s_send_part (self, request->queue, request->queue_size, id || more, false);
+    if (!rc && id)
+        rc = s_send_part (self, request->id, ZK_ID_SIZE, more, false);
+    const uint8_t *data = request->data;
+    for (size_t index = 0; !rc && index < request->frame_count; index++) {
+        rc = s_send_part (self, data, request->sizes[index], index + 1 < request->frame_count,
+                          false);
+        data += request->sizes[index];
+    }
+    while (!rc && frame) {
+        zframe_t *next = zmsg_next (request->args);
+        rc = s_send_part (self, zframe_data (frame), zframe_size (frame), next != NULL, false);
+        frame = next;
+    }
+    return rc;
+}
+
 //  Write what the outbox holds, oldest first, while connected and the
-//  socket takes it.
+//  socket takes it. now: the time in ms if known, else 0.
 static void
-s_send_outbox (zk_client_t *self)
+s_send_outbox_at (zk_client_t *self, int64_t now)
 {
     while (self->connected && self->outbox.head) {
         s_request_t *request = self->outbox.head;
-        int rc = s_send_msg (self, request->msg);
+        int rc = s_send_request (self, request);
         if (rc == 1)
             return;
         //  Sent, or lost in a socket error: either way the resend timer
@@ -257,23 +515,37 @@ s_send_outbox (zk_client_t *self)
         request->sends++;
         if (request->sends > 1)
             self->stats.resent++;
-        request->resend_at = zk_now_ms () + self->config.retry_ms;
+        if (!now)
+            now = zk_now_ms ();  //  once per batch: the timers are in ms
+        request->resend_at = now + self->config.retry_ms;
         s_timer_at (self, request->resend_at);
     }
 }
 
-//  Make the request known and send it when the connection allows.
 static void
+s_send_outbox (zk_client_t *self)
+{
+    s_send_outbox_at (self, 0);
+}
+
+//  Make the request known and send it when the connection allows. 0, or
+//  ZK_ENOMEM (the request is destroyed).
+static int
 s_submit (zk_client_t *self, s_request_t *request)
 {
+    if (s_table_insert (&self->pending, request)) {
+        s_request_destroy (self, &request);
+        return ZK_ENOMEM;
+    }
+    int64_t now = zk_now_ms ();
     if (self->config.timeout_ms > 0)
-        request->deadline = zk_now_ms () + self->config.timeout_ms;
+        request->deadline = now + self->config.timeout_ms;
     s_timer_at (self, request->deadline);
     s_list_append (&self->requests, request);
-    zhashx_insert (self->pending, request->tag, request);
     self->request_count++;
     s_outbox_add (self, request);
-    s_send_outbox (self);
+    s_send_outbox_at (self, now);
+    return 0;
 }
 
 static void
@@ -284,58 +556,59 @@ s_refuse (zk_client_t *self, const char *why)
                      why, self->stats.refused);
 }
 
-/*  Receive one server message (the socket may be empty), frame by frame,
-    keeping at most S_MAX_IN_FRAMES frames and max_size + S_FRAME_SLACK
-    bytes: a bigger one is read to its end and refused. 0 with *msg_p
-    (NULL: nothing there, or refused), or ZK_ESOCKET.                    */
+/*  Receive one server message (the socket may be empty) into self->in,
+    frame by frame, keeping at most S_MAX_IN_FRAMES frames and max_size +
+    S_FRAME_SLACK bytes: a bigger one is read to its end and refused. 0
+    with *count_p its frames (0: refused), 1 when nothing is there, or
+    ZK_ESOCKET.                                                          */
 static int
-s_recv (zk_client_t *self, zmsg_t **msg_p)
+s_recv (zk_client_t *self, size_t *count_p)
 {
-    *msg_p = NULL;
-    void *handle = zsock_resolve (self->sock);
-    zmsg_t *msg = NULL;
+    *count_p = 0;
     size_t total = 0, frames = 0, limit = self->config.max_size + S_FRAME_SLACK;
-    bool more = true, refused = false;
+    bool more = true;
     while (more) {
-        zmq_msg_t part;
-        zmq_msg_init (&part);
-        if (zmq_msg_recv (&part, handle, ZMQ_DONTWAIT) < 0) {
-            zmq_msg_close (&part);
+        zmq_msg_t *part = frames < S_MAX_IN_FRAMES ? &self->in[frames] : &self->in_extra;
+        if (zmq_msg_recv (part, self->handle, ZMQ_DONTWAIT) < 0) {
             if (errno == EINTR)
                 continue;
-            zmsg_destroy (&msg);
             if (errno == EAGAIN && frames == 0)
-                return 0;
+                return 1;
             zk_warn_limited ("queue client: receive failed: %s", zmq_strerror (errno));
             return ZK_ESOCKET;
         }
-        more = zmq_msg_more (&part);
-        total += zmq_msg_size (&part);
+        more = zmq_msg_more (part);
+        total += zmq_msg_size (part);
         frames++;
-        if (!msg && !refused)
-            msg = zmsg_new ();
-        if (!refused
-            && (total > limit || frames > S_MAX_IN_FRAMES || !msg
-                || zmsg_addmem (msg, zmq_msg_data (&part), zmq_msg_size (&part))))
-            refused = true;
-        zmq_msg_close (&part);
     }
-    if (refused) {
-        zmsg_destroy (&msg);
+    if (total > limit || frames > S_MAX_IN_FRAMES) {
         char why[96];
         snprintf (why, sizeof why, "%zu frames, %zu bytes: over the limits", frames, total);
         s_refuse (self, why);
         return 0;
     }
-    *msg_p = msg;
+    *count_p = frames;
     return 0;
 }
 
-static bool
-s_frame_is (zframe_t *frame, const char *text)
+//  Frame index of the message read last, if there: its bytes and size.
+static const uint8_t *
+s_in (zk_client_t *self, size_t count, size_t index, size_t *size_p)
 {
-    size_t size = strlen (text);
-    return frame && zframe_size (frame) == size && memcmp (zframe_data (frame), text, size) == 0;
+    if (index >= count) {
+        *size_p = 0;
+        return NULL;
+    }
+    *size_p = zmq_msg_size (&self->in[index]);
+    return zmq_msg_data (&self->in[index]);
+}
+
+static bool
+s_in_is (zk_client_t *self, size_t count, size_t index, const char *text)
+{
+    size_t size, length = strlen (text);
+    const uint8_t *data = s_in (self, count, index, &size);
+    return data && size == length && memcmp (data, text, size) == 0;
 }
 
 //  A decimal number of 1..20 digits that fits 64 bits. 0 or ZK_EPROTO.
@@ -343,7 +616,7 @@ static int
 s_parse_decimal (const void *data, size_t size, uint64_t *value_p)
 {
     const uint8_t *digits = data;
-    if (size == 0 || size > 20)
+    if (!data || size == 0 || size > 20)
         return ZK_EPROTO;
     uint64_t value = 0;
     for (size_t index = 0; index < size; index++) {
@@ -364,6 +637,14 @@ s_frame_decimal (zframe_t *frame, uint64_t *value_p)
     return frame ? s_parse_decimal (zframe_data (frame), zframe_size (frame), value_p) : ZK_EPROTO;
 }
 
+static int
+s_in_decimal (zk_client_t *self, size_t count, size_t index, uint64_t *value_p)
+{
+    size_t size;
+    const uint8_t *data = s_in (self, count, index, &size);
+    return s_parse_decimal (data, size, value_p);
+}
+
 //  An ERR code as a ZK_E... code.
 static int
 s_error_code (uint64_t code)
@@ -376,121 +657,153 @@ s_error_code (uint64_t code)
     }
 }
 
-//  Copy text (a frame) into out for logs, non-printable bytes as '?'.
+//  Copy text (size bytes at data, may be NULL) into out for logs,
+//  non-printable bytes as '?'.
 static void
-s_printable (zframe_t *frame, char *out, size_t size)
+s_printable (const uint8_t *data, size_t length, char *out, size_t size)
 {
-    size_t length = frame ? zframe_size (frame) : 0;
+    if (!data)
+        length = 0;
     if (length > size - 1)
         length = size - 1;
-    for (size_t index = 0; index < length; index++) {
-        uint8_t byte = zframe_data (frame)[index];
-        out[index] = byte >= 32 && byte < 127 ? (char) byte : '?';
-    }
+    for (size_t index = 0; index < length; index++)
+        out[index] = data[index] >= 32 && data[index] < 127 ? (char) data[index] : '?';
     out[length] = 0;
 }
 
-//  Why a MSG (its cursor on TAG) is not a delivery we take, or NULL.
-static const char *
-s_check_delivery (zk_client_t *self, zmsg_t *msg, uint64_t *attempt_p)
+//  ---------------------------------------------------------------------------
+//  Deliveries waiting for zk_client_recv: a ring, grown by doubling.
+
+static int
+s_ring_push (zk_client_t *self, zk_delivery_t *delivery)
 {
-    zframe_t *queue = zmsg_next (msg);
-    zframe_t *id = zmsg_next (msg);
-    zframe_t *attempt = zmsg_next (msg);
-    size_t body_frames = zmsg_size (msg) > 6 ? zmsg_size (msg) - 6 : 0;
-    if (!queue
-        || zk_spec_check_queue_name ((const char *) zframe_data (queue), zframe_size (queue), NULL,
-                                     0))
+    if (self->ring_count == self->ring_size) {
+        size_t size = self->ring_size ? self->ring_size * 2 : 64;
+        zk_delivery_t **ring = malloc (size * sizeof *ring);
+        if (!ring)
+            return ZK_ENOMEM;
+        for (size_t index = 0; index < self->ring_count; index++)
+            ring[index] = self->ring[(self->ring_head + index) % self->ring_size];
+        free (self->ring);
+        self->ring = ring;
+        self->ring_size = size;
+        self->ring_head = 0;
+    }
+    self->ring[(self->ring_head + self->ring_count) % self->ring_size] = delivery;
+    self->ring_count++;
+    return 0;
+}
+
+static zk_delivery_t *
+s_ring_pop (zk_client_t *self)
+{
+    if (self->ring_count == 0)
+        return NULL;
+    zk_delivery_t *delivery = self->ring[self->ring_head];
+    self->ring_head = (self->ring_head + 1) % self->ring_size;
+    self->ring_count--;
+    return delivery;
+}
+
+//  Why a MSG of count frames (ZKQ1 MSG TAG QUEUE MSGID ATTEMPT BODY...) is
+//  not a delivery we take, or NULL.
+static const char *
+s_check_delivery (zk_client_t *self, size_t count, uint64_t *attempt_p)
+{
+    size_t size;
+    const uint8_t *queue = s_in (self, count, 3, &size);
+    if (!queue || zk_spec_check_queue_name ((const char *) queue, size, NULL, 0))
         return "a delivery with a bad queue name";
-    if (!id || zframe_size (id) != ZK_ID_SIZE)
+    if (!s_in (self, count, 4, &size) || size != ZK_ID_SIZE)
         return "a delivery whose MSGID is not 16 bytes";
-    if (s_frame_decimal (attempt, attempt_p))
+    if (s_in_decimal (self, count, 5, attempt_p))
         return "a delivery with a bad ATTEMPT";
+    size_t body_frames = count > 6 ? count - 6 : 0;
     if (body_frames < 1 || body_frames > ZK_CLIENT_MAX_FRAMES)
         return "a delivery without 1..64 body frames";
-    if (zlist_size (self->deliveries) >= S_MAX_BUFFERED)
+    if (self->ring_count >= S_MAX_BUFFERED)
         return "more deliveries than any window allows";
     return NULL;
 }
 
-//  MSG "" QUEUE MSGID ATTEMPT BODY...: keep it for zk_client_recv (*msg_p
-//  taken and nulled) or refuse it. The cursor of msg is on TAG.
+//  MSG "" QUEUE MSGID ATTEMPT BODY... (count frames in self->in): keep it
+//  for zk_client_recv, or refuse it.
 static void
-s_on_delivery (zk_client_t *self, zmsg_t **msg_p)
+s_on_delivery (zk_client_t *self, size_t count)
 {
-    zmsg_t *msg = *msg_p;
     uint64_t attempt = 0;
-    const char *refusal = s_check_delivery (self, msg, &attempt);
-    zk_delivery_t *delivery = refusal ? NULL : calloc (1, sizeof *delivery);
-    if (!delivery) {
+    const char *refusal = s_check_delivery (self, count, &attempt);
+    zk_delivery_t *delivery = refusal ? NULL : malloc (sizeof *delivery);
+    zmsg_t *body = delivery ? zmsg_new () : NULL;
+    bool fail = !body;
+    for (size_t index = 6; !fail && index < count; index++)
+        fail = zmsg_addmem (body, zmq_msg_data (&self->in[index]), zmq_msg_size (&self->in[index]))
+               != 0;
+    if (fail || s_ring_push (self, delivery)) {
+        zmsg_destroy (&body);
+        free (delivery);
         s_refuse (self, refusal ? refusal : "out of memory");
         return;
     }
-    //  Drop ZKQ1 MSG TAG; keep QUEUE MSGID; the rest after ATTEMPT is the body.
-    for (int index = 0; index < 3; index++) {
-        zframe_t *frame = zmsg_pop (msg);
-        zframe_destroy (&frame);
-    }
-    zframe_t *queue = zmsg_pop (msg);
-    zframe_t *id = zmsg_pop (msg);
-    zframe_t *attempt_frame = zmsg_pop (msg);
-    memcpy (delivery->queue, zframe_data (queue), zframe_size (queue));
-    memcpy (delivery->id, zframe_data (id), ZK_ID_SIZE);
+    size_t size;
+    const uint8_t *queue = s_in (self, count, 3, &size);
+    memcpy (delivery->queue, queue, size);
+    delivery->queue[size] = 0;
+    memcpy (delivery->id, zmq_msg_data (&self->in[4]), ZK_ID_SIZE);
     delivery->attempt = attempt;
-    delivery->body = msg;
-    *msg_p = NULL;
-    zframe_destroy (&queue);
-    zframe_destroy (&id);
-    zframe_destroy (&attempt_frame);
+    delivery->body = body;
     self->stats.deliveries++;
-    zlist_append (self->deliveries, delivery);
 }
 
-//  One server message: a reply (OK, ERR) or a delivery (MSG). Takes msg.
+//  An OK to request (count frames in self->in): its callback gets the
+//  frames after TAG in the reused reply message, emptied afterwards.
 static void
-s_dispatch (zk_client_t *self, zmsg_t **msg_p)
+s_on_ok (zk_client_t *self, s_request_t *request, size_t count)
 {
-    zmsg_t *msg = *msg_p;
-    zframe_t *signature = zmsg_first (msg);
-    zframe_t *command = zmsg_next (msg);
-    zframe_t *tag = zmsg_next (msg);
-    if (!s_frame_is (signature, S_PROTOCOL) || !tag)
-        s_refuse (self, "not a ZKQ1 message");
-    else if (s_frame_is (command, "MSG"))
-        s_on_delivery (self, msg_p);
-    else if (s_frame_is (command, "OK") || s_frame_is (command, "ERR")) {
-        char key[S_MAX_TAG + 1];
-        size_t size = zframe_size (tag);
-        s_request_t *request = NULL;
-        if (size > 0 && size < sizeof key) {
-            memcpy (key, zframe_data (tag), size);
-            key[size] = 0;
-            request = zhashx_lookup (self->pending, key);
+    if (!request->done || !self->reply) {
+        s_complete (self, request, 0, NULL);
+        return;
+    }
+    for (size_t index = 3; index < count; index++)
+        if (zmsg_addmem (self->reply, zmq_msg_data (&self->in[index]),
+                         zmq_msg_size (&self->in[index]))) {
+            s_refuse (self, "out of memory");
+            break;
         }
+    s_complete (self, request, 0, self->reply);
+    zframe_t *frame;
+    while ((frame = zmsg_pop (self->reply)))
+        zframe_destroy (&frame);
+}
+
+//  One server message in self->in (count frames): a reply (OK, ERR) or a
+//  delivery (MSG).
+static void
+s_dispatch (zk_client_t *self, size_t count)
+{
+    if (!s_in_is (self, count, 0, S_PROTOCOL) || count < 3)
+        s_refuse (self, "not a ZKQ1 message");
+    else if (s_in_is (self, count, 1, "MSG"))
+        s_on_delivery (self, count);
+    else if (s_in_is (self, count, 1, "OK") || s_in_is (self, count, 1, "ERR")) {
+        uint64_t tag;
+        s_request_t *request = NULL;
+        if (s_in_decimal (self, count, 2, &tag) == 0)
+            request = s_table_lookup (&self->pending, tag);
         if (!request)
             zk_debug ("queue client: a reply to no request waiting (late, or not ours)");
-        else if (s_frame_is (command, "OK")) {
-            zmsg_t *reply = zmsg_new ();
-            zframe_t *frame;
-            for (int index = 0; index < 3; index++) {
-                frame = zmsg_pop (msg);
-                zframe_destroy (&frame);
-            }
-            while ((frame = zmsg_pop (msg)))
-                zmsg_append (reply, &frame);
-            s_complete (self, request, 0, reply);
-            zmsg_destroy (&reply);
-        }
+        else if (s_in_is (self, count, 1, "OK"))
+            s_on_ok (self, request, count);
         else {
             uint64_t code = 0;
-            zframe_t *code_frame = zmsg_next (msg);
-            zframe_t *text = zmsg_next (msg);
-            if (s_frame_decimal (code_frame, &code) || code > 999) {
+            if (s_in_decimal (self, count, 3, &code) || code > 999) {
                 s_refuse (self, "an ERR without a CODE");
                 code = 500;
             }
+            size_t size;
+            const uint8_t *text = s_in (self, count, 4, &size);
             char shown[200];
-            s_printable (text, shown, sizeof shown);
+            s_printable (text, size, shown, sizeof shown);
             snprintf (self->last_error, sizeof self->last_error, "%" PRIu64 " %s", code, shown);
             zk_debug ("queue client: %s refused: %s", request->command, self->last_error);
             s_complete (self, request, s_error_code (code), NULL);
@@ -498,7 +811,6 @@ s_dispatch (zk_client_t *self, zmsg_t **msg_p)
     }
     else
         s_refuse (self, "an unknown command");
-    zmsg_destroy (msg_p);
 }
 
 //  ---------------------------------------------------------------------------
@@ -508,7 +820,7 @@ static void
 s_drop_deliveries (zk_client_t *self)
 {
     zk_delivery_t *delivery;
-    while ((delivery = zlist_pop (self->deliveries))) {
+    while ((delivery = s_ring_pop (self))) {
         self->stats.dropped++;
         zk_delivery_destroy (&delivery);
     }
@@ -655,11 +967,22 @@ zk_client_process (zk_client_t *self)
     s_read_monitor (self);
     int rc = 0;
     for (int round = 0; round < S_RECV_BATCH; round++) {
-        zmsg_t *msg;
-        rc = s_recv (self, &msg);
-        if (rc || !msg)
+        size_t count;
+        rc = s_recv (self, &count);
+        if (rc == 1) {
+            rc = 0;
             break;
-        s_dispatch (self, &msg);
+        }
+        if (rc)  //  an error, or nothing more there
+            break;
+        if (count)
+            s_dispatch (self, count);
+        //  Big frames are not kept until the next message overwrites them.
+        for (size_t index = 0; index < count; index++)
+            if (zmq_msg_size (&self->in[index]) > S_KEEP_FRAME) {
+                zmq_msg_close (&self->in[index]);
+                zmq_msg_init (&self->in[index]);
+            }
     }
     s_send_outbox (self);
     s_run_timers (self);
@@ -742,16 +1065,17 @@ s_wait_request (zk_client_t *self, s_request_t *request, zmsg_t **reply_p)
     s_waiter_t waiter = {0};
     request->done = s_waiter_done;
     request->arg = &waiter;
-    char tag[sizeof request->tag];
-    memcpy (tag, request->tag, sizeof tag);
-    s_submit (self, request);
+    uint64_t tag = request->tag;
+    int rc = s_submit (self, request);
+    if (rc)
+        return rc;
     while (!waiter.done) {
-        int rc = s_pump (self, -1);
+        rc = s_pump (self, -1);
         if (rc && !waiter.done) {
-            request = zhashx_lookup (self->pending, tag);
+            request = s_table_lookup (&self->pending, tag);
             if (request) {
                 s_unlink (self, request);
-                s_request_destroy (&request);
+                s_request_destroy (self, &request);
             }
             return rc;
         }
@@ -831,18 +1155,22 @@ zk_client_new (const char *spec_text, const zk_client_config_t *config)
     settings->failover_ms =
         settings->failover_ms ? settings->failover_ms : ZK_CLIENT_DEFAULT_FAILOVER;
     settings->max_size = settings->max_size ? settings->max_size : ZK_CLIENT_DEFAULT_MAX_SIZE;
+    if (settings->max_size > SIZE_MAX / 2)  //  ZK_MAX_SIZE_UNLIMITED: no sum may wrap
+        settings->max_size = SIZE_MAX / 2;
     self->next_timer = INT64_MAX;
-    self->pending = zhashx_new ();
-    self->deliveries = zlist_new ();
+    for (size_t index = 0; index < S_MAX_IN_FRAMES; index++)
+        zmq_msg_init (&self->in[index]);
+    zmq_msg_init (&self->in_extra);
+    self->reply = zmsg_new ();
     self->windows = zhashx_new ();
     self->sock = zk_spec_socket (spec);
     self->monitor = zsock_new (ZMQ_PAIR);
-    if (!self->pending || !self->deliveries || !self->windows || !self->sock || !self->monitor) {
+    if (!self->reply || !self->windows || !self->sock || !self->monitor) {
         zk_error ("queue client: cannot create its sockets: %s", zmq_strerror (errno));
         goto out_fail;
     }
     zhashx_set_destructor (self->windows, (zhashx_destructor_fn *) zstr_free);
-    void *handle = zsock_resolve (self->sock);
+    void *handle = self->handle = zsock_resolve (self->sock);
     zsock_set_linger (self->sock, 0);
     //  Commands go only to a connected server: the outbox holds them meanwhile.
     zsock_set_immediate (self->sock, 1);
@@ -889,17 +1217,25 @@ zk_client_destroy (zk_client_t **self_p)
     while (self->requests.head) {
         s_request_t *request = self->requests.head;
         s_unlink (self, request);
-        s_request_destroy (&request);
+        s_request_destroy (self, &request);
     }
-    if (self->deliveries) {
-        s_drop_deliveries (self);
-        zlist_destroy (&self->deliveries);
+    while (self->pool) {
+        s_request_t *request = self->pool;
+        self->pool = request->next;
+        free (request->data);
+        free (request);
     }
+    free (self->pending.slots);
+    s_drop_deliveries (self);
+    free (self->ring);
+    for (size_t index = 0; index < S_MAX_IN_FRAMES; index++)
+        zmq_msg_close (&self->in[index]);
+    zmq_msg_close (&self->in_extra);
+    zmsg_destroy (&self->reply);
     if (self->sock)
         zmq_socket_monitor (zsock_resolve (self->sock), NULL, 0);
     zsock_destroy (&self->sock);
     zsock_destroy (&self->monitor);
-    zhashx_destroy (&self->pending);
     zhashx_destroy (&self->windows);
     zk_spec_destroy (&self->spec);
     free (self);
@@ -961,24 +1297,25 @@ s_queue (zk_client_t *self, const char *queue, bool allow_empty)
 }
 
 //  A request made and submitted without a waiter. 0 or an error.
+//  (queue, id: the request's QUEUE and MSGID frames, each may be NULL.)
 static int
-s_async (zk_client_t *self, const char *command, zmsg_t **args_p, zk_client_fn *done, void *arg,
-         bool is_put)
+s_async (zk_client_t *self, const char *command, const char *queue, const uint8_t *id,
+         zmsg_t **args_p, zk_client_fn *done, void *arg, bool is_put)
 {
-    s_request_t *request = s_request_new (self, command, args_p);
+    s_request_t *request = s_request_new (self, command, queue, id, args_p);
     if (!request)
         return ZK_ENOMEM;
     request->done = done;
     request->arg = arg;
     request->is_put = is_put;
-    s_submit (self, request);
-    return 0;
+    return s_submit (self, request);
 }
 
 static int
-s_sync (zk_client_t *self, const char *command, zmsg_t **args_p, zmsg_t **reply_p)
+s_sync (zk_client_t *self, const char *command, const char *queue, const uint8_t *id,
+        zmsg_t **args_p, zmsg_t **reply_p)
 {
-    s_request_t *request = s_request_new (self, command, args_p);
+    s_request_t *request = s_request_new (self, command, queue, id, args_p);
     if (!request)
         return ZK_ENOMEM;
     return s_wait_request (self, request, reply_p);
@@ -1007,7 +1344,7 @@ zk_client_request_async (zk_client_t *self, const char *command, zmsg_t **args_p
             zmsg_destroy (args_p);
         return ZK_EINVAL;
     }
-    return s_async (self, command, args_p, done, arg, false);
+    return s_async (self, command, NULL, NULL, args_p, done, arg, false);
 }
 
 int
@@ -1021,7 +1358,7 @@ zk_client_request (zk_client_t *self, const char *command, zmsg_t **args_p, zmsg
             zmsg_destroy (args_p);
         return ZK_EINVAL;
     }
-    return s_sync (self, command, args_p, reply_p);
+    return s_sync (self, command, NULL, NULL, args_p, reply_p);
 }
 
 int
@@ -1044,11 +1381,9 @@ zk_client_put_async (zk_client_t *self, const char *queue, zmsg_t **body_p, uint
     zk_id_generate (msgid);
     if (id)
         memcpy (id, msgid, ZK_ID_SIZE);
-    zmsg_pushmem (body, msgid, ZK_ID_SIZE);
-    zmsg_pushstr (body, queue);
     self->stats.puts++;
     self->unconfirmed++;
-    int rc = s_async (self, "PUT", &body, done, arg, true);
+    int rc = s_async (self, "PUT", queue, msgid, &body, done, arg, true);
     if (rc) {
         self->unconfirmed--;
         self->stats.failed++;
@@ -1060,8 +1395,10 @@ int
 zk_client_put (zk_client_t *self, const char *queue, zmsg_t **body_p, uint8_t id[ZK_ID_SIZE])
 {
     assert (self && body_p);
-    int64_t deadline = s_deadline_of (self->config.timeout_ms);
+    int64_t deadline = 0;
     while (self->unconfirmed >= (size_t) self->config.window) {
+        if (!deadline)  //  the clock is read only when the window is full
+            deadline = s_deadline_of (self->config.timeout_ms);
         int rc = s_passed (deadline) ? ZK_ETIMEDOUT : s_pump (self, deadline);
         if (rc) {
             zmsg_destroy (body_p);
@@ -1129,7 +1466,7 @@ s_send_windows (zk_client_t *self)
         if (streq (window, "0"))
             continue;
         zmsg_t *args = s_get_message (self, (const char *) zhashx_cursor (self->windows), window);
-        s_async (self, "GET", &args, NULL, NULL, false);
+        s_async (self, "GET", NULL, NULL, &args, NULL, NULL, false);
     }
 }
 
@@ -1152,7 +1489,7 @@ zk_client_get_async (zk_client_t *self, const char *queue, int window, zk_client
 {
     assert (self);
     zmsg_t *args = s_get_args (self, queue, window);
-    return args ? s_async (self, "GET", &args, done, arg, false) : ZK_EINVAL;
+    return args ? s_async (self, "GET", NULL, NULL, &args, done, arg, false) : ZK_EINVAL;
 }
 
 int
@@ -1160,7 +1497,7 @@ zk_client_get (zk_client_t *self, const char *queue, int window)
 {
     assert (self);
     zmsg_t *args = s_get_args (self, queue, window);
-    return args ? s_sync (self, "GET", &args, NULL) : ZK_EINVAL;
+    return args ? s_sync (self, "GET", NULL, NULL, &args, NULL) : ZK_EINVAL;
 }
 
 int
@@ -1169,17 +1506,17 @@ zk_client_recv (zk_client_t *self, int timeout_ms, zk_delivery_t **delivery_p)
     assert (self && delivery_p);
     *delivery_p = NULL;
     int64_t deadline = s_deadline_of (timeout_ms);
-    if (zlist_size (self->deliveries) == 0) {
+    if (self->ring_count == 0) {
         int rc = zk_client_process (self);
         if (rc)
             return rc;
     }
-    while (zlist_size (self->deliveries) == 0) {
+    while (self->ring_count == 0) {
         int rc = s_passed (deadline) ? ZK_ETIMEDOUT : s_pump (self, deadline);
         if (rc)
             return rc;
     }
-    *delivery_p = zlist_pop (self->deliveries);
+    *delivery_p = s_ring_pop (self);
     return 0;
 }
 
@@ -1187,7 +1524,7 @@ size_t
 zk_client_ready (zk_client_t *self)
 {
     assert (self);
-    return zlist_size (self->deliveries);
+    return self->ring_count;
 }
 
 void
@@ -1201,50 +1538,28 @@ zk_delivery_destroy (zk_delivery_t **self_p)
     }
 }
 
-//  QUEUE MSGID: the arguments every per-message command starts with.
-static zmsg_t *
-s_message_args (const char *queue, const uint8_t id[ZK_ID_SIZE])
-{
-    zmsg_t *args = zmsg_new ();
-    zmsg_addstr (args, queue);
-    zmsg_addmem (args, id, ZK_ID_SIZE);
-    return args;
-}
-
-static zmsg_t *
-s_ack_args (const zk_delivery_t *delivery, zmsg_t **result_p)
-{
-    zmsg_t *args = s_message_args (delivery->queue, delivery->id);
-    if (result_p && *result_p) {
-        zframe_t *frame;
-        while ((frame = zmsg_pop (*result_p)))
-            zmsg_append (args, &frame);
-        zmsg_destroy (result_p);
-    }
-    return args;
-}
-
+/*  Per-message commands (ACK, NACK, FWD, STATUS, TRACE) start with QUEUE
+    MSGID: the request's own fields, not frames. ACK's RESULT frames (the
+    caller's message, taken as they are) follow them.                     */
 int
 zk_client_ack_async (zk_client_t *self, const zk_delivery_t *delivery, zmsg_t **result_p,
                      zk_client_fn *done, void *arg)
 {
     assert (self && delivery);
-    zmsg_t *args = s_ack_args (delivery, result_p);
-    return s_async (self, "ACK", &args, done, arg, false);
+    return s_async (self, "ACK", delivery->queue, delivery->id, result_p, done, arg, false);
 }
 
 int
 zk_client_ack (zk_client_t *self, const zk_delivery_t *delivery, zmsg_t **result_p)
 {
     assert (self && delivery);
-    zmsg_t *args = s_ack_args (delivery, result_p);
-    return s_sync (self, "ACK", &args, NULL);
+    return s_sync (self, "ACK", delivery->queue, delivery->id, result_p, NULL);
 }
 
 static zmsg_t *
-s_nack_args (const zk_delivery_t *delivery, bool dead, const char *reason)
+s_nack_args (bool dead, const char *reason)
 {
-    zmsg_t *args = s_message_args (delivery->queue, delivery->id);
+    zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, dead ? "dead" : "requeue");
     if (reason) {
         size_t size = strlen (reason);
@@ -1258,16 +1573,16 @@ zk_client_nack_async (zk_client_t *self, const zk_delivery_t *delivery, bool dea
                       const char *reason, zk_client_fn *done, void *arg)
 {
     assert (self && delivery);
-    zmsg_t *args = s_nack_args (delivery, dead, reason);
-    return s_async (self, "NACK", &args, done, arg, false);
+    zmsg_t *args = s_nack_args (dead, reason);
+    return s_async (self, "NACK", delivery->queue, delivery->id, &args, done, arg, false);
 }
 
 int
 zk_client_nack (zk_client_t *self, const zk_delivery_t *delivery, bool dead, const char *reason)
 {
     assert (self && delivery);
-    zmsg_t *args = s_nack_args (delivery, dead, reason);
-    return s_sync (self, "NACK", &args, NULL);
+    zmsg_t *args = s_nack_args (dead, reason);
+    return s_sync (self, "NACK", delivery->queue, delivery->id, &args, NULL);
 }
 
 /*  FWD's arguments, QUEUE MSGID TO BODY..., or NULL (ZK_EINVAL, the
@@ -1289,13 +1604,11 @@ s_fwd_args (zk_client_t *self, const zk_delivery_t *delivery, const char *to, zm
         zmsg_destroy (&body);
         return NULL;
     }
-    zmsg_t *args = s_message_args (delivery->queue, delivery->id);
-    zmsg_addstr (args, to);
-    zframe_t *frame;
-    while ((frame = zmsg_pop (body)))
-        zmsg_append (args, &frame);
-    zmsg_destroy (&body);
-    return args;
+    if (zmsg_pushstr (body, to)) {
+        snprintf (self->last_error, sizeof self->last_error, "out of memory");
+        zmsg_destroy (&body);
+    }
+    return body;
 }
 
 int
@@ -1304,7 +1617,8 @@ zk_client_fwd_async (zk_client_t *self, const zk_delivery_t *delivery, const cha
 {
     assert (self && delivery && body_p);
     zmsg_t *args = s_fwd_args (self, delivery, to, body_p);
-    return args ? s_async (self, "FWD", &args, done, arg, false) : ZK_EINVAL;
+    return args ? s_async (self, "FWD", delivery->queue, delivery->id, &args, done, arg, false)
+                : ZK_EINVAL;
 }
 
 int
@@ -1312,7 +1626,7 @@ zk_client_fwd (zk_client_t *self, const zk_delivery_t *delivery, const char *to,
 {
     assert (self && delivery && body_p);
     zmsg_t *args = s_fwd_args (self, delivery, to, body_p);
-    return args ? s_sync (self, "FWD", &args, NULL) : ZK_EINVAL;
+    return args ? s_sync (self, "FWD", delivery->queue, delivery->id, &args, NULL) : ZK_EINVAL;
 }
 
 //  The frame's text into out (size bytes), "" when absent or too long.
@@ -1336,9 +1650,8 @@ zk_client_status (zk_client_t *self, const char *queue, const uint8_t id[ZK_ID_S
     queue = s_queue (self, queue, false);
     if (!queue)
         return ZK_EINVAL;
-    zmsg_t *args = s_message_args (queue, id);
     zmsg_t *reply;
-    int rc = s_sync (self, "STATUS", &args, &reply);
+    int rc = s_sync (self, "STATUS", queue, id, NULL, &reply);
     if (rc)
         return rc;
     uint64_t attempt, since;
@@ -1438,9 +1751,8 @@ zk_client_trace (zk_client_t *self, const char *queue, const uint8_t id[ZK_ID_SI
     queue = s_queue (self, queue, false);
     if (!queue)
         return ZK_EINVAL;
-    zmsg_t *args = s_message_args (queue, id);
     zmsg_t *reply;
-    int rc = s_sync (self, "TRACE", &args, &reply);
+    int rc = s_sync (self, "TRACE", queue, id, NULL, &reply);
     if (rc)
         return rc;
     if (zmsg_size (reply) > ZK_CLIENT_MAX_STEPS)
@@ -1532,7 +1844,7 @@ zk_client_queue_stats (zk_client_t *self, const char *queue, zmsg_t **lines_p)
         return ZK_EINVAL;
     zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, queue);
-    return s_sync (self, "STATS", &args, lines_p);
+    return s_sync (self, "STATS", NULL, NULL, &args, lines_p);
 }
 
 uint64_t
@@ -1578,7 +1890,7 @@ zk_client_list (zk_client_t *self, const char *queue, size_t max, zmsg_t **entri
     zmsg_t *args = zmsg_new ();
     zmsg_addstr (args, queue);
     zmsg_addstrf (args, "%zu", max);
-    return s_sync (self, "LIST", &args, entries_p);
+    return s_sync (self, "LIST", NULL, NULL, &args, entries_p);
 }
 
 int
@@ -1626,7 +1938,7 @@ zk_client_move (zk_client_t *self, const char *from, const char *to, const uint8
     else
         zmsg_addstr (args, "*");
     zmsg_t *reply;
-    int rc = s_sync (self, "MOVE", &args, &reply);
+    int rc = s_sync (self, "MOVE", NULL, NULL, &args, &reply);
     if (rc)
         return rc;
     uint64_t count;
@@ -1645,5 +1957,5 @@ int
 zk_client_ping (zk_client_t *self)
 {
     assert (self);
-    return s_sync (self, "PING", NULL, NULL);
+    return s_sync (self, "PING", NULL, NULL, NULL, NULL);
 }

@@ -15,7 +15,8 @@
 #define CONTROL_REPLY_MAX   1024
 #define TOPIC_SHOWN         64
 #define STATS_TEXT_MAX      512
-#define BLOCK_MS            50  //  longest wait inside one send (one-way devices)
+#define BLOCK_MS            50    //  longest wait inside one send (one-way devices)
+#define S_XPUB_FRAME_FLOOR  4096  //  an xpub backend's frame limit at least (handshakes)
 
 typedef enum { S_NOTHING, S_REFUSED, S_ACCEPTED } s_received_t;
 
@@ -52,6 +53,7 @@ typedef struct {
     uint64_t captured, capture_dropped;
     uint64_t dropped;  //  lost on a send error (a peer vanished mid-message)
     uint64_t subscribes, unsubscribes;
+    uint64_t refused_topics;  //  subscriptions over max_topic, not passed upstream
     int64_t next_stats;
 } s_device_t;
 
@@ -93,6 +95,15 @@ zk_device_check (const zk_device_config_t *config, int *frontend_type_p, int *ba
         || s_check_helper ("control", config->control, s_control_types, "receive commands",
                            "rep, router, dealer, pair, pull or sub", reason, reason_size))
         return ZK_EINVAL;
+    if (config->hwm < 0)
+        return zk_engine_reason (reason, reason_size, "hwm: %d is negative", config->hwm);
+    if (config->handshake_ms < 0)
+        return zk_engine_reason (reason, reason_size, "handshake timeout: %d ms is negative",
+                                 config->handshake_ms);
+    if (config->max_topic > ZK_MAX_TOPIC_MAX)
+        return zk_engine_reason (reason, reason_size,
+                                 "max-topic: %zu bytes is more than %d (use a shorter topic)",
+                                 config->max_topic, ZK_MAX_TOPIC_MAX);
     if (frontend_type_p)
         *frontend_type_p = frontend_type;
     if (backend_type_p)
@@ -291,16 +302,30 @@ s_escape (const unsigned char *data, size_t size, char *out, size_t out_size)
     out[used] = 0;
 }
 
-//  An xpub (un)subscription: one frame, first byte 1 or 0, then the topic.
-static void
+/*  An xpub (un)subscription: one frame, first byte 1 or 0, then the topic.
+    Counted and logged; true when it goes on upstream. One whose topic is
+    longer than max_topic is dropped (released, counted, logged at a
+    limited rate): publishers never see it, so neither their tries nor a
+    chain of forwarders above grow with it. Its unsubscribe is dropped
+    the same way.                                                         */
+static bool
 s_note_subscription (s_device_t *self, s_direction_t *d)
 {
     if (d->count != 1 || zmq_msg_size (&d->frames[0]) == 0)
-        return;
+        return true;
     const unsigned char *data = zmq_msg_data (&d->frames[0]);
     size_t size = zmq_msg_size (&d->frames[0]);
     if (data[0] > 1)
-        return;
+        return true;
+    if (size - 1 > self->config.max_topic) {
+        self->refused_topics++;
+        zk_warn_limited ("dropped a %s of a %zu-byte topic (max-topic %zu bytes)",
+                         data[0] ? "subscription" : "unsubscription", size - 1,
+                         self->config.max_topic);
+        s_release (d, 0, d->count);
+        d->count = d->sent = 0;
+        return false;
+    }
     if (data[0] == 1)
         self->subscribes++;
     else
@@ -311,6 +336,7 @@ s_note_subscription (s_device_t *self, s_direction_t *d)
         zk_log_limited (&s_subscription_limiter, ZK_LOG_INFO, "%s '%s' (%zu bytes)",
                         data[0] ? "subscribe" : "unsubscribe", topic, size - 1);
     }
+    return true;
 }
 
 /*  Move up to ZK_DEVICE_BATCH messages one way: first the pending one, then
@@ -320,25 +346,35 @@ s_note_subscription (s_device_t *self, s_direction_t *d)
     processes during sends at most once a millisecond, so its belief can
     lag by a whole high-water mark at a few million messages a second:
     subscribers that keep up would lose messages. ZMQ_EVENTS processes the
-    pending commands, so each batch starts from a fresh count.           */
+    pending commands, so each stretch of S_REFRESH_EVERY messages starts
+    from a fresh count (a whole batch is longer than a high-water mark,
+    and a device descheduled on a busy machine falls behind by as much).  */
+#define S_REFRESH_EVERY 128
+
+static void
+s_refresh (s_direction_t *d)
+{
+    int events;
+    size_t size = sizeof events;
+    zmq_getsockopt (d->to, ZMQ_EVENTS, &events, &size);
+}
+
 static void
 s_transfer (s_device_t *self, s_direction_t *d)
 {
     if (d->count && !s_flush (self, d))
         return;
-    if (d->to_never_blocks && d->to) {
-        int events;
-        size_t size = sizeof events;
-        zmq_getsockopt (d->to, ZMQ_EVENTS, &events, &size);
-    }
+    bool refresh = d->to_never_blocks && d->to;
     for (int moved = 0; moved < ZK_DEVICE_BATCH; moved++) {
+        if (refresh && moved % S_REFRESH_EVERY == 0)
+            s_refresh (d);
         s_received_t received = s_receive (self, d);
         if (received == S_NOTHING)
             break;
         if (received == S_REFUSED)
             continue;
-        if (d->subscriptions)
-            s_note_subscription (self, d);
+        if (d->subscriptions && !s_note_subscription (self, d))
+            continue;
         if (self->capture)
             s_capture (self, d);
         if (!s_flush (self, d))
@@ -369,15 +405,16 @@ s_stats_text (void *arg, char *text, size_t size)
                          self->forward.messages, self->forward.bytes, self->backward.messages,
                          self->backward.bytes);
     if (self->config.forwarder && used > 0 && (size_t) used < size)
-        used += snprintf (text + used, size - (size_t) used,
-                          " subscribes=%" PRIu64 " unsubscribes=%" PRIu64, self->subscribes,
-                          self->unsubscribes);
+        used +=
+            snprintf (text + used, size - (size_t) used,
+                      " subscribes=%" PRIu64 " unsubscribes=%" PRIu64 " refused_topics=%" PRIu64,
+                      self->subscribes, self->unsubscribes, self->refused_topics);
     if (used > 0 && (size_t) used < size)
         snprintf (text + used, size - (size_t) used,
                   " refused=%" PRIu64 " refused_bytes=%" PRIu64 " captured=%" PRIu64
-                  " capture_dropped=%" PRIu64 " dropped=%" PRIu64,
+                  " capture_dropped=%" PRIu64 " dropped=%" PRIu64 " auth_denied=%" PRIu64,
                   self->refused, self->refused_bytes, self->captured, self->capture_dropped,
-                  self->dropped);
+                  self->dropped, zk_auth_denied ());
 }
 
 static zmsg_t *
@@ -391,11 +428,13 @@ s_stats_reply (void *arg)
     zk_engine_add_counter (reply, "backend_in_bytes", self->backward.bytes);
     zk_engine_add_counter (reply, "subscribes", self->subscribes);
     zk_engine_add_counter (reply, "unsubscribes", self->unsubscribes);
+    zk_engine_add_counter (reply, "refused_topics", self->refused_topics);
     zk_engine_add_counter (reply, "refused", self->refused);
     zk_engine_add_counter (reply, "refused_bytes", self->refused_bytes);
     zk_engine_add_counter (reply, "captured", self->captured);
     zk_engine_add_counter (reply, "capture_dropped", self->capture_dropped);
     zk_engine_add_counter (reply, "dropped", self->dropped);
+    zk_engine_add_counter (reply, "auth_denied", zk_auth_denied ());
     zk_engine_add_counter (reply, "paused", self->paused || self->terminated);
     return reply;
 }
@@ -569,6 +608,9 @@ s_config_dup (const zk_device_config_t *config)
     if (!copy)
         return NULL;
     *copy = *config;
+    copy->max_size = zk_engine_max_size (config->max_size);
+    if (!copy->max_topic)
+        copy->max_topic = ZK_MAX_TOPIC_DEFAULT;
     copy->name = s_strdup_or_null (config->name ? config->name : "device");
     copy->frontend = s_strdup_or_null (config->frontend);
     copy->backend = s_strdup_or_null (config->backend);
@@ -607,6 +649,23 @@ s_device_destroy (s_device_t **self_p)
     *self_p = NULL;
 }
 
+/*  An xpub backend receives subscriptions, and libzmq stores each in its
+    subscription trie before the device sees it, at some 65 bytes per topic
+    byte: a subscriber's 1 MB topic would cost 65 MB. So the frames an xpub
+    takes are bounded by the longest topic the device passes on (frames
+    longer close that subscriber's connection), with a floor for the
+    handshake commands; topics between max_topic and that bound are
+    dropped by s_transfer. Other backends: 0, max_size + slack applies. */
+static int64_t
+s_backend_max_frame (const zk_device_config_t *config)
+{
+    char reason[256];
+    if (zk_engine_spec_type ("backend", config->backend, reason, sizeof reason) != ZMQ_XPUB)
+        return 0;
+    size_t bound = config->max_topic + 1;
+    return (int64_t) (bound < S_XPUB_FRAME_FLOOR ? S_XPUB_FRAME_FLOOR : bound);
+}
+
 static const int s_talk_back_types[] = {ZMQ_DEALER, ZMQ_ROUTER, ZMQ_PAIR, ZMQ_XSUB, ZMQ_XPUB, -1};
 static const int s_never_block_types[] = {ZMQ_PUB, ZMQ_XPUB, -1};
 
@@ -620,17 +679,25 @@ s_device_new (zsock_t *pipe, zk_device_config_t *config)
     self->config = *config;
     self->pipe = pipe;
     zmq_msg_init (&self->scratch);
-    int hwm = config->hwm, linger = config->linger_ms;
-    if (zk_engine_open ("frontend", config->frontend, NULL, hwm, linger, &self->frontend,
-                        &self->frontend_spec)
-        || zk_engine_open ("backend", config->backend, NULL, hwm, linger, &self->backend,
-                           &self->backend_spec)
+    //  Receive limits: see s_backend_max_frame; capture and control sockets
+    //  carry nothing large, the floor keeps any handshake working.
+    zk_engine_limits_t data = {.hwm = config->hwm,
+                               .linger_ms = config->linger_ms,
+                               .max_size = config->max_size,
+                               .handshake_ms = config->handshake_ms};
+    zk_engine_limits_t backend = data, small = data;
+    backend.max_frame = s_backend_max_frame (config);
+    small.max_size = 1;
+    if (zk_engine_open_limited ("frontend", config->frontend, NULL, &data, &self->frontend,
+                                &self->frontend_spec)
+        || zk_engine_open_limited ("backend", config->backend, NULL, &backend, &self->backend,
+                                   &self->backend_spec)
         || (config->capture
-            && zk_engine_open ("capture", config->capture, s_capture_types, hwm, linger,
-                               &self->capture, &self->capture_spec))
+            && zk_engine_open_limited ("capture", config->capture, s_capture_types, &small,
+                                       &self->capture, &self->capture_spec))
         || (config->control
-            && zk_engine_open ("control", config->control, s_control_types, hwm, linger,
-                               &self->control, &self->control_spec))) {
+            && zk_engine_open_limited ("control", config->control, s_control_types, &small,
+                                       &self->control, &self->control_spec))) {
         s_device_destroy (&self);
         return NULL;
     }
@@ -810,10 +877,12 @@ void
 zk_device_options (zk_option_t *table, zk_device_options_t *values)
 {
     const zk_option_t options[ZK_DEVICE_OPTIONS + 1] = {
-        {"max-size", 0, ZK_OPT_SIZE, &values->max_size, "BYTES",
-         "refuse larger messages (all frames); 0 = no limit"},
-        {"hwm", 0, ZK_OPT_INT, &values->hwm, "N", "send/receive high-water mark (default 1000)", 0,
+        {"max-size", 0, ZK_OPT_LIMIT, &values->max_size, "BYTES",
+         "refuse larger messages, all frames (default 1M; 'unlimited')", 1, 1e15},
+        {"hwm", 0, ZK_OPT_INT, &values->hwm, "N", "send/receive high-water mark (default 1000)", 1,
          1e9},
+        {"handshake-timeout", 0, ZK_OPT_SECONDS, &values->handshake_seconds, "SECONDS",
+         "drop a peer that has not finished its handshake (default 5)", 0.001, 3600},
         {"capture", 0, ZK_OPT_SPEC, &values->capture, "SPEC", "send a copy of every message here"},
         {"control", 0, ZK_OPT_SPEC, &values->control, "SPEC",
          "accept PAUSE, RESUME, TERMINATE, STATISTICS here"},
@@ -821,7 +890,7 @@ zk_device_options (zk_option_t *table, zk_device_options_t *values)
          "log a one-line counter report every SECONDS", 0, 86400},
         {"linger", 0, ZK_OPT_SECONDS, &values->linger_seconds, "SECONDS",
          "hand queued messages over on stop (default 1)", 0, 3600},
-        {"ready-file", 0, ZK_OPT_STRING, &values->ready_file, "PATH",
+        {"ready-file", 0, ZK_OPT_OUTFILE, &values->ready_file, "PATH",
          "write 'ROLE ENDPOINT' lines here once bound"},
         {NULL},
     };

@@ -2,10 +2,29 @@
 
 #include "zk_classes.h"
 
+void
+zk_engine_limit_socket (zsock_t *sock, size_t max_size, int handshake_ms)
+{
+    if (max_size && max_size <= (size_t) INT64_MAX - ZK_MAXMSG_SLACK)
+        zsock_set_maxmsgsize (sock, (int64_t) (max_size + ZK_MAXMSG_SLACK));
+    if (handshake_ms > 0)
+        zsock_set_handshake_ivl (sock, handshake_ms);
+    zsock_set_backlog (sock, ZK_SPEC_BACKLOG);
+}
+
 int
 zk_engine_open (const char *role, const char *text, const int *expected_types, int hwm,
                 int linger_ms, zsock_t **sock_p, zk_spec_t **spec_p)
 {
+    zk_engine_limits_t limits = {.hwm = hwm, .linger_ms = linger_ms};
+    return zk_engine_open_limited (role, text, expected_types, &limits, sock_p, spec_p);
+}
+
+int
+zk_engine_open_limited (const char *role, const char *text, const int *expected_types,
+                        const zk_engine_limits_t *limits, zsock_t **sock_p, zk_spec_t **spec_p)
+{
+    int hwm = limits->hwm, linger_ms = limits->linger_ms;
     *sock_p = NULL;
     *spec_p = NULL;
     zk_spec_t *spec = zk_spec_new (text);
@@ -38,6 +57,9 @@ zk_engine_open (const char *role, const char *text, const int *expected_types, i
         zsock_set_rcvhwm (sock, hwm);
     }
     zsock_set_linger (sock, linger_ms < 0 ? ZK_DEFAULT_LINGER_MS : linger_ms);
+    zk_engine_limit_socket (sock, limits->max_size, limits->handshake_ms);
+    if (limits->max_frame > 0)
+        zsock_set_maxmsgsize (sock, limits->max_frame);
     int rc = zk_spec_attach (spec, sock);
     if (rc) {
         zsock_destroy (&sock);

@@ -24,6 +24,8 @@ s_device_config (const zk_forwarder_config_t *config)
                                 .hwm = config->hwm,
                                 .linger_ms = config->linger_ms,
                                 .stats_interval_ms = config->stats_interval_ms,
+                                .handshake_ms = config->handshake_ms,
+                                .max_topic = config->max_topic,
                                 .forwarder = true};
 }
 
@@ -109,6 +111,7 @@ zk_forwarder_stats (zk_forwarder_t *self, zk_forwarder_stats_t *stats)
         .unsubscribes = zk_engine_counter (reply, "unsubscribes"),
         .refused = zk_engine_counter (reply, "refused"),
         .refused_bytes = zk_engine_counter (reply, "refused_bytes"),
+        .refused_topics = zk_engine_counter (reply, "refused_topics"),
         .captured = zk_engine_counter (reply, "captured"),
     };
     zmsg_destroy (&reply);

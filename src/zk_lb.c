@@ -825,6 +825,7 @@ s_counters (s_lb_t *self, s_counter_t *counters)
     counters[n++] = (s_counter_t){"captured", self->captured};
     counters[n++] = (s_counter_t){"capture_dropped", self->capture_dropped};
     counters[n++] = (s_counter_t){"dropped", self->dropped};
+    counters[n++] = (s_counter_t){"auth_denied", zk_auth_denied ()};
     assert (n <= MAX_COUNTERS);
     return n;
 }
@@ -924,20 +925,27 @@ s_lb_new (zsock_t *pipe, zk_device_config_t *config)
     zmq_msg_init (&self->scratch);
     self->worker_map = zhashx_new ();
     //  Credit bounds what waits for a worker: its queue never needs more.
-    int hwm = config->hwm, linger = config->linger_ms;
+    int hwm = config->hwm;
     int backend_hwm = (hwm > 0 ? hwm : 1000) < BACKEND_HWM ? BACKEND_HWM : hwm;
+    zk_engine_limits_t data = {.hwm = hwm,
+                               .linger_ms = config->linger_ms,
+                               .max_size = config->max_size,
+                               .handshake_ms = config->handshake_ms};
+    zk_engine_limits_t backend = data, small = data;
+    backend.hwm = backend_hwm;
+    small.max_size = 1;  //  capture and control: the slack alone
     //  The capture and control types were checked by zk_proxy_validate.
     if (!self->worker_map
-        || zk_engine_open ("frontend", config->frontend, s_router, hwm, linger, &self->frontend,
-                           &self->frontend_spec)
-        || zk_engine_open ("backend", config->backend, s_router, backend_hwm, linger,
-                           &self->backend, &self->backend_spec)
+        || zk_engine_open_limited ("frontend", config->frontend, s_router, &data, &self->frontend,
+                                   &self->frontend_spec)
+        || zk_engine_open_limited ("backend", config->backend, s_router, &backend, &self->backend,
+                                   &self->backend_spec)
         || (config->capture
-            && zk_engine_open ("capture", config->capture, NULL, hwm, linger, &self->capture,
-                               &self->capture_spec))
+            && zk_engine_open_limited ("capture", config->capture, NULL, &small, &self->capture,
+                                       &self->capture_spec))
         || (config->control
-            && zk_engine_open ("control", config->control, NULL, hwm, linger, &self->control,
-                               &self->control_spec))) {
+            && zk_engine_open_limited ("control", config->control, NULL, &small, &self->control,
+                                       &self->control_spec))) {
         s_lb_destroy (&self);
         return NULL;
     }

@@ -24,6 +24,7 @@ s_device_config (const zk_proxy_config_t *config)
                                 .hwm = config->hwm,
                                 .linger_ms = config->linger_ms,
                                 .stats_interval_ms = config->stats_interval_ms,
+                                .handshake_ms = config->handshake_ms,
                                 .lb = config->lb,
                                 .heartbeat_ms = config->heartbeat_ms};
 }

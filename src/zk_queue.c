@@ -773,7 +773,7 @@ s_stats_log (zk_qserver_t *self)
                                    used ? " " : "", stats.name);
     S_STATS_FIELDS (S_FIELD)
 #undef S_FIELD
-    zk_notice ("stats %s", text);
+    zk_notice ("stats %s auth_denied=%" PRIu64, text, zk_auth_denied ());
 }
 
 static void
@@ -799,6 +799,7 @@ s_handle_pipe (zk_qserver_t *self)
 #define S_FIELD(name) zk_engine_add_counter (reply, #name, stats.name);
         S_STATS_FIELDS (S_FIELD)
 #undef S_FIELD
+        zk_engine_add_counter (reply, "auth_denied", zk_auth_denied ());
     }
     else if (streq (command, "ENDPOINTS")) {
         reply = zmsg_new ();
@@ -1079,6 +1080,8 @@ s_open_router (zk_qserver_t *self)
     zsock_set_heartbeat_timeout (self->router, S_HEARTBEAT_TTL);
     zsock_set_heartbeat_ttl (self->router, S_HEARTBEAT_TTL);
     zsock_set_maxmsgsize (self->router, (int64_t) (config->max_size + S_MAXMSG_SLACK));
+    if (config->handshake_ms > 0)
+        zsock_set_handshake_ivl (self->router, config->handshake_ms);
     zsock_set_sndhwm (self->router, config->hwm > 0 ? config->hwm : S_DEFAULT_HWM);
     zsock_set_rcvhwm (self->router, config->hwm > 0 ? config->hwm : S_DEFAULT_HWM);
     zsock_set_linger (self->router,
@@ -1126,8 +1129,12 @@ s_open_pulls (zk_qserver_t *self)
         const char *equals = strchr (text, '=');
         snprintf (pull->name, sizeof pull->name, "%.*s", (int) (equals - text), text);
         snprintf (pull->role, sizeof pull->role, "pull:%s", pull->name);
-        int rc = zk_engine_open (pull->role, equals + 1, types, config->hwm, config->linger_ms,
-                                 &pull->sock, &pull->spec);
+        zk_engine_limits_t limits = {.hwm = config->hwm,
+                                     .linger_ms = config->linger_ms,
+                                     .max_size = config->max_size,
+                                     .handshake_ms = config->handshake_ms};
+        int rc = zk_engine_open_limited (pull->role, equals + 1, types, &limits, &pull->sock,
+                                         &pull->spec);
         if (rc)
             return rc;
         self->pull_count++;
@@ -1301,6 +1308,12 @@ zk_queue_validate (const zk_queue_config_t *config, char *reason, size_t reason_
             return zk_engine_reason (reason, reason_size,
                                      "a %s socket cannot serve queues (expected router)",
                                      zk_spec_type_to_name (type));
+        //  One socket binds them all: its security options are the socket's.
+        const char *options = strchr (*spec, '?'), *first = strchr (config->specs[0], '?');
+        if (!streq (options ? options : "?", first ? first : "?"))
+            return zk_engine_reason (reason, reason_size,
+                                     "the router specs share one socket: give them the same "
+                                     "security options (after '?')");
     }
     size_t pull_count = 0;
     for (const char *const *pull = config->pulls; pull && *pull; pull++) {
@@ -1336,8 +1349,9 @@ zk_queue_validate (const zk_queue_config_t *config, char *reason, size_t reason_
         return zk_engine_reason (reason, reason_size, "segment-size must be 4 KiB to 1 GiB");
     if (config->max_done < 1 || config->max_queues < 1)
         return zk_engine_reason (reason, reason_size, "max-done and max-queues must be positive");
-    if (config->hwm < 0 || config->stats_interval_ms < 0)
-        return zk_engine_reason (reason, reason_size, "hwm and stats interval cannot be negative");
+    if (config->hwm < 0 || config->stats_interval_ms < 0 || config->handshake_ms < 0)
+        return zk_engine_reason (reason, reason_size,
+                                 "hwm, stats interval and handshake timeout cannot be negative");
     return 0;
 }
 

@@ -166,6 +166,7 @@ typedef struct {
     int output_type;
     zsock_t *input, *output;  //  NULL for a queue
     zk_client_t *in_queue, *out_queue;
+    struct _s_settle_t *settles;  //  queue messages on their way to an ack or nack
     const char *forward_to;  //  a queue output on the input's server: FWD there (no out_queue)
     zk_spec_t *input_spec, *output_spec;
     zlist_t *input_outbox, *output_outbox;  //  zmsg_t * the socket could not take yet
@@ -204,12 +205,16 @@ struct _s_pending_t {
 
 //  A queue message on its way to its ACK: after the output PUT (if any)
 //  is confirmed, the ack with the result.
-typedef struct {
+//  Linked into the worker's list, so that the ones whose replies never
+//  come (the worker stops; zk_client_destroy drops callbacks) are freed.
+typedef struct _s_settle_t s_settle_t;
+struct _s_settle_t {
     s_worker_t *worker;
     zk_delivery_t *delivery;  //  its queue and id (NULL: an output put alone)
     zmsg_t *result;           //  ACK's result frames, or NULL
     bool had_result;          //  the ACK carried one (a 413 is then retried without)
-} s_settle_t;
+    s_settle_t *prev, *next;
+};
 
 struct _zk_worker_t {
     zactor_t *actor;
@@ -688,11 +693,31 @@ s_check_queue_config (const zk_worker_config_t *config, int input_type, char *re
     return 0;
 }
 
+static s_settle_t *
+s_settle_new (s_worker_t *self)
+{
+    s_settle_t *settle = calloc (1, sizeof *settle);
+    if (settle) {
+        settle->worker = self;
+        settle->next = self->settles;
+        if (settle->next)
+            settle->next->prev = settle;
+        self->settles = settle;
+    }
+    return settle;
+}
+
 static void
 s_settle_destroy (s_settle_t **settle_p)
 {
     s_settle_t *settle = *settle_p;
     if (settle) {
+        if (settle->prev)
+            settle->prev->next = settle->next;
+        else
+            settle->worker->settles = settle->next;
+        if (settle->next)
+            settle->next->prev = settle->prev;
         zk_delivery_destroy (&settle->delivery);
         zmsg_destroy (&settle->result);
         free (settle);
@@ -798,11 +823,8 @@ s_send_output (s_worker_t *self, s_request_t *request, const void *data, size_t 
     zmsg_addmem (msg, data, size);
     self->stats.sent++;
     if (self->out_queue) {
-        if (!settle) {
-            settle = calloc (1, sizeof *settle);
-            if (settle)
-                settle->worker = self;
-        }
+        if (!settle)
+            settle = s_settle_new (self);
         if (!settle)
             zmsg_destroy (&msg);
         else if (zk_client_put_async (self->out_queue, NULL, &msg, NULL, s_on_output, settle))
@@ -863,12 +885,11 @@ static void
 s_settle (s_worker_t *self, s_request_t *request, const char *failure, const void *data,
           size_t size)
 {
-    s_settle_t *settle = calloc (1, sizeof *settle);
+    s_settle_t *settle = s_settle_new (self);
     if (!settle) {
         zk_warn_limited ("queue: out of memory: the lease ends the message instead");
         return;
     }
-    settle->worker = self;
     settle->delivery = request->delivery;
     request->delivery = NULL;
     if (failure) {
@@ -1618,6 +1639,12 @@ s_start_request (s_worker_t *self, s_request_t *request, zmsg_t *msg, size_t siz
         s_refuse (self, request, reason);
         return;
     }
+    if (zmsg_size (msg) > ZK_DEVICE_MAX_FRAMES) {
+        snprintf (reason, sizeof reason, "message of more than %d frames", ZK_DEVICE_MAX_FRAMES);
+        zmsg_destroy (&msg);
+        s_refuse (self, request, reason);
+        return;
+    }
     int rc = s_take_envelope (self, msg, request);
     if (rc) {
         snprintf (reason, sizeof reason, "malformed envelope: %s", zk_strerror (rc));
@@ -1682,21 +1709,23 @@ s_add_stats (s_worker_t *self, zmsg_t *msg)
     zk_engine_add_counter (msg, "cached", self->cache_count);
     zk_engine_add_counter (msg, "cached_bytes", self->cache_bytes);
     zk_engine_add_counter (msg, "reconnects", self->stats.reconnects);
+    zk_engine_add_counter (msg, "auth_denied", zk_auth_denied ());
 }
 
 static void
 s_report_stats (s_worker_t *self)
 {
-    zk_notice ("stats received=%" PRIu64 " succeeded=%" PRIu64 " failed=%" PRIu64
-               " timed_out=%" PRIu64 " replied=%" PRIu64 " sent=%" PRIu64 " refused=%" PRIu64
-               " restarts=%" PRIu64 " dropped=%" PRIu64 " running=%d acked=%" PRIu64
-               " nacked=%" PRIu64 " output_failed=%" PRIu64 " cache_hits=%" PRIu64
-               " joined=%" PRIu64 " cached=%zu cached_bytes=%zu reconnects=%" PRIu64,
-               self->stats.received, self->stats.succeeded, self->stats.failed,
-               self->stats.timed_out, self->stats.replied, self->stats.sent, self->stats.refused,
-               self->stats.restarts, self->dropped, s_running (self), self->stats.acked,
-               self->stats.nacked, self->stats.output_failed, self->stats.cache_hits,
-               self->stats.joined, self->cache_count, self->cache_bytes, self->stats.reconnects);
+    zk_notice (
+        "stats received=%" PRIu64 " succeeded=%" PRIu64 " failed=%" PRIu64 " timed_out=%" PRIu64
+        " replied=%" PRIu64 " sent=%" PRIu64 " refused=%" PRIu64 " restarts=%" PRIu64
+        " dropped=%" PRIu64 " running=%d acked=%" PRIu64 " nacked=%" PRIu64
+        " output_failed=%" PRIu64 " cache_hits=%" PRIu64 " joined=%" PRIu64
+        " cached=%zu cached_bytes=%zu reconnects=%" PRIu64 " auth_denied=%" PRIu64,
+        self->stats.received, self->stats.succeeded, self->stats.failed, self->stats.timed_out,
+        self->stats.replied, self->stats.sent, self->stats.refused, self->stats.restarts,
+        self->dropped, s_running (self), self->stats.acked, self->stats.nacked,
+        self->stats.output_failed, self->stats.cache_hits, self->stats.joined, self->cache_count,
+        self->cache_bytes, self->stats.reconnects, zk_auth_denied ());
 }
 
 // ---------------------------------------------------------------- ZKW/1 (lb)
@@ -1799,6 +1828,9 @@ s_lb_reconnect (s_worker_t *self, int64_t now)
     }
     zsock_set_linger (sock,
                       self->config->linger_ms < 0 ? ZK_DEFAULT_LINGER_MS : self->config->linger_ms);
+    zk_engine_limit_socket (sock, self->config->max_size,
+                            self->config->handshake_ms ? self->config->handshake_ms
+                                                       : ZK_SPEC_HANDSHAKE_MS);
     if (zk_spec_attach (self->input_spec, sock)) {
         zsock_destroy (&sock);
         return;
@@ -2282,6 +2314,10 @@ s_worker_destroy (s_worker_t **self_p)
     }
     zk_client_destroy (&self->in_queue);
     zk_client_destroy (&self->out_queue);
+    while (self->settles) {
+        s_settle_t *settle = self->settles;
+        s_settle_destroy (&settle);
+    }
     zsock_destroy (&self->input);
     zsock_destroy (&self->output);
     zk_spec_destroy (&self->input_spec);
@@ -2323,14 +2359,21 @@ s_open_input (s_worker_t *self)
     }
     zsock_set_linger (self->input,
                       config->linger_ms < 0 ? ZK_DEFAULT_LINGER_MS : config->linger_ms);
+    zk_engine_limit_socket (self->input, config->max_size,
+                            config->handshake_ms ? config->handshake_ms : ZK_SPEC_HANDSHAKE_MS);
     //  A reply to a peer that has gone is an error, not a silent drop: it is
     //  counted in "dropped" (libzmq would discard it without a word).
     if (socket_type == ZMQ_ROUTER)
         zsock_set_router_mandatory (self->input, 1);
     if (self->input_type == ZMQ_SUB) {
         if (config->subscribe && config->subscribe[0])
-            for (const char *const *topic = config->subscribe; *topic; topic++)
+            for (const char *const *topic = config->subscribe; *topic; topic++) {
+                if (strlen (*topic) > ZK_MAX_TOPIC_DEFAULT)
+                    zk_warn ("--subscribe: a %zu-byte topic; a zkit-forwarder drops "
+                             "subscriptions longer than its --max-topic (default %d)",
+                             strlen (*topic), ZK_MAX_TOPIC_DEFAULT);
                 zsock_set_subscribe (self->input, *topic);
+            }
         else
             zsock_set_subscribe (self->input, "");
     }
@@ -2404,8 +2447,12 @@ s_worker_new (zsock_t *pipe, const zk_worker_config_t *config)
         }
         else {
             zk_spec_destroy (&self->output_spec);
-            if (zk_engine_open ("output", config->output, s_output_types, config->hwm,
-                                config->linger_ms, &self->output, &self->output_spec))
+            zk_engine_limits_t limits = {.hwm = config->hwm,
+                                         .linger_ms = config->linger_ms,
+                                         .max_size = config->max_size,
+                                         .handshake_ms = config->handshake_ms};
+            if (zk_engine_open_limited ("output", config->output, s_output_types, &limits,
+                                        &self->output, &self->output_spec))
                 goto out_destroy;
         }
     }
@@ -2518,6 +2565,7 @@ s_setup_new (const zk_worker_config_t *config)
     setup->config.output = setup->output;
     setup->config.argv = setup->argv;
     setup->config.subscribe = (const char *const *) setup->subscribe;
+    setup->config.max_size = zk_engine_max_size (config->max_size);
     s_consumer_name (config->name, setup->name, sizeof setup->name);
     setup->config.name = setup->name;
     return setup;
@@ -2595,14 +2643,22 @@ zk_worker_validate (const zk_worker_config_t *config, char *reason, size_t reaso
         return ZK_EINVAL;
     if (config->subscribe && config->subscribe[0] && input_type != ZMQ_SUB)
         return zk_engine_reason (reason, reason_size, "--subscribe needs a sub input");
+    for (const char *const *topic = config->subscribe; topic && *topic; topic++)
+        if (strlen (*topic) > ZK_MAX_TOPIC_MAX)
+            return zk_engine_reason (reason, reason_size,
+                                     "--subscribe: a topic longer than %d bytes (no forwarder "
+                                     "passes it)",
+                                     ZK_MAX_TOPIC_MAX);
     if (!config->argv || !config->argv[0] || !config->argv[0][0])
         return zk_engine_reason (reason, reason_size, "no command given (put it after --)");
     if (config->jobs < 0 || config->jobs > ZK_WORKER_MAX_JOBS)
         return zk_engine_reason (reason, reason_size, "jobs must be 1 to %d, not %d",
                                  ZK_WORKER_MAX_JOBS, config->jobs);
-    if (config->timeout_ms < 0 || config->stats_interval_ms < 0 || config->hwm < 0)
+    if (config->timeout_ms < 0 || config->stats_interval_ms < 0 || config->hwm < 0
+        || config->handshake_ms < 0)
         return zk_engine_reason (reason, reason_size,
-                                 "timeout, stats interval and hwm cannot be negative");
+                                 "timeout, stats interval, hwm and handshake timeout cannot be "
+                                 "negative");
     return 0;
 }
 

@@ -9,8 +9,10 @@ main (int argc, char **argv)
     zk_device_options_t values = {.linger_seconds = 1};
     bool lb = false;
     double heartbeat_seconds = 0;
-    zk_option_t options[ZK_DEVICE_OPTIONS + 3];
+    zk_cli_security_t security = {0};
+    zk_option_t options[ZK_DEVICE_OPTIONS + ZK_CLI_SECURITY_OPTIONS + 3];
     zk_device_options (options, &values);
+    zk_cli_security_options (options + ZK_DEVICE_OPTIONS + 2, &security);
     options[ZK_DEVICE_OPTIONS] = (zk_option_t){
         "lb", 0, ZK_OPT_FLAG, &lb, NULL, "load balancer: ZKW/1 workers on a router backend"};
     options[ZK_DEVICE_OPTIONS + 1] =
@@ -18,7 +20,7 @@ main (int argc, char **argv)
                       ZK_OPT_SECONDS, &heartbeat_seconds,
                       "SECONDS",      "--lb: heartbeat interval, as the workers' (default 1)",
                       0.05,           60};
-    options[ZK_DEVICE_OPTIONS + 2] = (zk_option_t){NULL};
+    options[ZK_DEVICE_OPTIONS + ZK_CLI_SECURITY_OPTIONS + 2] = (zk_option_t){NULL};
     zk_cli_t cli = {
         .program = "zkit-proxy",
         .usage = "[options] FRONTEND BACKEND",
@@ -42,6 +44,11 @@ main (int argc, char **argv)
     };
     char **args;
     zk_cli_parse (&cli, argc, argv, &args);
+    args[0] = zk_cli_secure_spec (&cli, &security, args[0]);
+    args[1] = zk_cli_secure_spec (&cli, &security, args[1]);
+    values.capture = zk_cli_secure_spec (&cli, &security, values.capture);
+    values.control = zk_cli_secure_spec (&cli, &security, values.control);
+    zk_cli_secure_done (&cli, &security);
     if (heartbeat_seconds > 0 && !lb)
         zk_cli_usage_error (&cli, "--heartbeat needs --lb");
     zk_proxy_config_t config = {.frontend = args[0],

@@ -10,8 +10,9 @@ main (int argc, char **argv)
     zk_strlist_t pulls = {0};
     const char *ready_file = NULL;
     const char *fsync = "batch";
-    double lease = 30, dedup = 120, ttl = 600, stats = 0, linger = 1;
+    double lease = 30, dedup = 120, ttl = 600, stats = 0, linger = 1, handshake = 0;
     size_t segment_size = 0, max_done = config.max_done;
+    zk_cli_security_t security = {0};
     zk_option_t options[] = {
         {"data", 'd', ZK_OPT_STRING, &config.data_dir, "DIR",
          "keep the queues here, one journal directory each (required)"},
@@ -37,13 +38,16 @@ main (int argc, char **argv)
         {"segment-size", 0, ZK_OPT_SIZE, &segment_size, "BYTES",
          "journal segment size (default 64M)", 4096, 1 << 30},
         {"hwm", 0, ZK_OPT_INT, &config.hwm, "N",
-         "send/receive high-water mark (default 10000 on the router)", 0, 1e9},
+         "send/receive high-water mark (default 10000 on the router)", 1, 1e9},
+        {"handshake-timeout", 0, ZK_OPT_SECONDS, &handshake, "SECONDS",
+         "drop a peer that has not finished its handshake (default 5)", 0.001, 3600},
         {"stats", 0, ZK_OPT_SECONDS, &stats, "SECONDS",
          "log a one-line counter report every SECONDS", 0, 86400},
         {"linger", 0, ZK_OPT_SECONDS, &linger, "SECONDS",
          "hand queued replies over on stop (default 1)", 0, 3600},
-        {"ready-file", 0, ZK_OPT_STRING, &ready_file, "PATH",
+        {"ready-file", 0, ZK_OPT_OUTFILE, &ready_file, "PATH",
          "write 'router ENDPOINT' ('pull:NAME ENDPOINT') lines here"},
+        ZK_CLI_SECURITY_TABLE (security),
         {NULL},
     };
     zk_cli_t cli = {
@@ -77,6 +81,11 @@ main (int argc, char **argv)
         return 1;
     memcpy (specs, args, (size_t) count * sizeof *specs);
     memcpy (pull_specs, pulls.items, (size_t) pulls.count * sizeof *pull_specs);
+    for (int index = 0; index < count; index++)
+        specs[index] = zk_cli_secure_spec (&cli, &security, specs[index]);
+    for (int index = 0; index < pulls.count; index++)
+        pull_specs[index] = zk_cli_secure_spec (&cli, &security, pull_specs[index]);
+    zk_cli_secure_done (&cli, &security);
     config.specs = specs;
     config.pulls = pull_specs;
     config.lease_ms = (int64_t) (lease * 1000 + 0.5);
@@ -89,6 +98,7 @@ main (int argc, char **argv)
     config.max_done = max_done;
     config.linger_ms = (int) (linger * 1000);
     config.stats_interval_ms = (int) (stats * 1000);
+    config.handshake_ms = (int) (handshake * 1000 + 0.5);
     char reason[512];
     if (zk_queue_validate (&config, reason, sizeof reason))
         zk_cli_usage_error (&cli, "%s", reason);

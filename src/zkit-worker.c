@@ -6,10 +6,11 @@ int
 main (int argc, char **argv)
 {
     zk_worker_config_t config = {0};
+    zk_cli_security_t security = {0};
     zk_strlist_t topics = {0};
     const char *ready_file = NULL;
     double timeout_seconds = 0, stats_seconds = 0, linger_seconds = 1;
-    double heartbeat_seconds = 0, ttl_seconds = 300;
+    double heartbeat_seconds = 0, ttl_seconds = 300, handshake_seconds = 0;
     int reply_cache = 1000;
     config.jobs = 1;
     config.max_output = (size_t) 16 << 20;
@@ -29,15 +30,17 @@ main (int argc, char **argv)
          "keep COMMAND running: a message is a line in, a line out"},
         {"max-output", 0, ZK_OPT_SIZE, &config.max_output, "BYTES",
          "more stdout (lines: a longer line) fails (default 16M)", 1, 1e12},
-        {"max-size", 0, ZK_OPT_SIZE, &config.max_size, "BYTES",
-         "refuse larger input messages; 0 = no limit"},
-        {"hwm", 0, ZK_OPT_INT, &config.hwm, "N", "send/receive high-water mark (default 1000)", 0,
+        {"max-size", 0, ZK_OPT_LIMIT, &config.max_size, "BYTES",
+         "refuse larger input messages (default 1M; 'unlimited')", 1, 1e15},
+        {"hwm", 0, ZK_OPT_INT, &config.hwm, "N", "send/receive high-water mark (default 1000)", 1,
          1e9},
+        {"handshake-timeout", 0, ZK_OPT_SECONDS, &handshake_seconds, "SECONDS",
+         "drop a peer that has not finished its handshake (default 5)", 0.001, 3600},
         {"stats", 0, ZK_OPT_SECONDS, &stats_seconds, "SECONDS",
          "log a one-line counter report every SECONDS", 0, 86400},
         {"linger", 0, ZK_OPT_SECONDS, &linger_seconds, "SECONDS",
          "hand queued replies over on stop (default 1)", 0, 3600},
-        {"ready-file", 0, ZK_OPT_STRING, &ready_file, "PATH",
+        {"ready-file", 0, ZK_OPT_OUTFILE, &ready_file, "PATH",
          "write 'input ENDPOINT' / 'output ENDPOINT' lines here once bound"},
         {"name", 0, ZK_OPT_STRING, &config.name, "NAME",
          "queue input: consumer name the server records (default HOSTNAME:PID)"},
@@ -51,6 +54,7 @@ main (int argc, char **argv)
          "the cached replies' bytes at most (default 64M)", 1, 1e12},
         {"reply-ttl", 0, ZK_OPT_SECONDS, &ttl_seconds, "SECONDS",
          "forget a cached reply after SECONDS (default 300)", 0.001, 1e6},
+        ZK_CLI_SECURITY_TABLE (security),
         {NULL},
     };
     zk_cli_t cli = {
@@ -93,6 +97,9 @@ main (int argc, char **argv)
     int count = zk_cli_parse (&cli, argc, argv, &args);
     if (!config.input)
         zk_cli_usage_error (&cli, "--in SPEC is required");
+    config.input = zk_cli_secure_spec (&cli, &security, config.input);
+    config.output = zk_cli_secure_spec (&cli, &security, config.output);
+    zk_cli_secure_done (&cli, &security);
     //  The positionals are gathered at the front of argv: copy them out NULL-terminated.
     char **command = calloc ((size_t) count + 1, sizeof *command);
     const char **subscribe = calloc ((size_t) topics.count + 1, sizeof *subscribe);
@@ -100,6 +107,9 @@ main (int argc, char **argv)
         return 1;
     memcpy (command, args, (size_t) count * sizeof *command);
     memcpy (subscribe, topics.items, (size_t) topics.count * sizeof *subscribe);
+    if (count && !zk_cli_command_exists (command[0]))
+        zk_cli_usage_error (&cli, "command '%s' not found (not in PATH, or not executable)",
+                            command[0]);
     config.argv = command;
     config.subscribe = topics.count ? subscribe : NULL;
     config.timeout_ms =
@@ -107,6 +117,7 @@ main (int argc, char **argv)
     config.linger_ms = (int) (linger_seconds * 1000);
     config.stats_interval_ms = (int) (stats_seconds * 1000);
     config.heartbeat_ms = (int) (heartbeat_seconds * 1000);
+    config.handshake_ms = (int) (handshake_seconds * 1000 + 0.5);
     config.reply_cache = reply_cache;
     config.reply_ttl_ms = (int) (ttl_seconds * 1000 + 0.5);  //  0.001 s: 1 ms, never 0
     char reason[512];

@@ -428,6 +428,24 @@ tu_daemon_cleanup (tu_daemon_t *daemon)
     daemon->dir = NULL;
 }
 
+void
+tu_daemon_must_start (tu_daemon_t *daemon, const char *program, const char *const *args,
+                      int timeout_ms)
+{
+    if (tu_daemon_start (daemon, program, args, timeout_ms) != 0) {
+        char *err = daemon->dir ? tu_stderr (&daemon->proc) : NULL;
+        cr_assert_fail ("%s never got ready: %s", program, err ? err : "");
+    }
+}
+
+char *
+tu_daemon_endpoint (tu_daemon_t *daemon, const char *role)
+{
+    char *endpoint = tu_ready_endpoint (daemon->ready, role);
+    cr_assert_not_null (endpoint, "no %s in the ready file:\n%s", role, daemon->ready);
+    return endpoint;
+}
+
 int
 tu_run_bin (const char *program, const char *const *args, char **out_p, char **err_p,
             int timeout_ms)

@@ -91,6 +91,13 @@ int tu_daemon_start_command (tu_daemon_t *daemon, const char *program, const cha
                              const char *const *command, int timeout_ms);
 //  Kill the daemon if it still runs, remove its tmp dir, free what it holds.
 void tu_daemon_cleanup (tu_daemon_t *daemon);
+//  tu_daemon_start within timeout_ms, failing the test with the daemon's
+//  stderr when it never gets ready.
+void tu_daemon_must_start (tu_daemon_t *daemon, const char *program, const char *const *args,
+                           int timeout_ms);
+//  The endpoint of role in a started daemon's ready file, failing the test
+//  when there is none. Caller frees.
+char *tu_daemon_endpoint (tu_daemon_t *daemon, const char *role);
 //  Run the zkit binary `program` with args (NULL-terminated) to completion,
 //  as tu_run with no stdin.
 int tu_run_bin (const char *program, const char *const *args, char **out_p, char **err_p,

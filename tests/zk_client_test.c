@@ -1163,3 +1163,183 @@ Test (zk_client, drives_from_an_event_loop)
     zk_client_destroy (&client);
     fake_queue_destroy (&fake);
 }
+
+//  ===========================================================================
+//  Many requests out at once, answered in any order (a bare ROUTER here)
+
+#define S_MANY 3000  //  past the first sizes of the client's pending table
+
+typedef struct {
+    int calls, rc;
+    size_t frames;  //  of the OK's reply after TAG
+} s_answer_t;
+
+static void
+s_answer_done (zk_client_t *client, int rc, zmsg_t *reply, void *arg)
+{
+    s_answer_t *answer = arg;
+    answer->calls++;
+    answer->rc = rc;
+    answer->frames = reply ? zmsg_size (reply) : SIZE_MAX;
+}
+
+//  The body of PUT index: 1..3 frames; every fifth one over 1 KiB.
+static zmsg_t *
+s_many_body (int index)
+{
+    zmsg_t *body = zmsg_new ();
+    for (int frame = 0; frame <= index % 3; frame++) {
+        size_t size = index % 5 == 0 ? 1500 + (size_t) frame : (size_t) ((index + frame) % 97);
+        zframe_t *part = zframe_new (NULL, size);
+        for (size_t byte = 0; byte < size; byte++)
+            zframe_data (part)[byte] = (uint8_t) (index + frame + byte);
+        zmsg_append (body, &part);
+    }
+    return body;
+}
+
+//  Send "ZKQ1 OK TAG [extra]" to peer.
+static void
+s_many_ok (zsock_t *router, zframe_t *peer, const char *tag, bool extra)
+{
+    zmsg_t *reply = zmsg_new ();
+    zframe_t *identity = zframe_dup (peer);
+    zmsg_append (reply, &identity);
+    zmsg_addstr (reply, "ZKQ1");
+    zmsg_addstr (reply, "OK");
+    zmsg_addstr (reply, tag);
+    if (extra)
+        zmsg_addstr (reply, "extra");
+    cr_assert_eq (zmsg_send (&reply, router), 0);
+}
+
+//  One turn of the client and the router: poll both (at most 100 ms).
+static void
+s_many_turn (zk_client_t *client, zsock_t *router)
+{
+    zmq_pollitem_t items[3];
+    int count = zk_client_pollitems (client, items, 2);
+    items[count++] = (zmq_pollitem_t){zsock_resolve (router), 0, ZMQ_POLLIN, 0};
+    zmq_poll (items, count, 100);  //  bounded: the callers' loops end at their deadlines
+    cr_assert_eq (zk_client_process (client), 0);
+}
+
+Test (zk_client, thousands_of_requests_answered_out_of_order)
+{
+    //  No high-water mark (set before bind: a listener copies the options),
+    //  so the router never drops a reply.
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    cr_assert_not_null (router);
+    zsock_set_rcvhwm (router, 0);
+    zsock_set_sndhwm (router, 0);
+    cr_assert_geq (zsock_bind (router, "tcp://127.0.0.1:*"), 0);
+    char *spec = zsys_sprintf ("queue>%s/many", zsock_endpoint (router));
+    zk_client_config_t config = {.timeout_ms = 60000, .retry_ms = 60000, .hwm = 100000};
+    zk_client_t *client = zk_client_new (spec, &config);
+    free (spec);
+    cr_assert_not_null (client);
+    static s_answer_t answers[S_MANY];
+    memset (answers, 0, sizeof answers);
+    for (int index = 0; index < S_MANY; index++) {
+        zmsg_t *body = s_many_body (index);
+        cr_assert_eq (
+            zk_client_put_async (client, NULL, &body, NULL, s_answer_done, &answers[index]), 0);
+    }
+    cr_assert_eq (zk_client_unconfirmed (client), S_MANY);
+    //  Take every PUT, in the order made, each with its body byte-exact.
+    zframe_t *peer = NULL;
+    static char *tags[S_MANY];
+    int taken = 0;
+    int64_t deadline = zclock_mono () + 30000;
+    while (taken < S_MANY && zclock_mono () < deadline) {
+        s_many_turn (client, router);
+        zmsg_t *msg;
+        while (taken < S_MANY && (msg = zmsg_recv_nowait (router))) {
+            zframe_t *identity = zmsg_pop (msg);
+            if (!peer)
+                peer = zframe_dup (identity);
+            zframe_destroy (&identity);
+            char *signature = zmsg_popstr (msg), *command = zmsg_popstr (msg);
+            tags[taken] = zmsg_popstr (msg);
+            char *queue = zmsg_popstr (msg);
+            zframe_t *id = zmsg_pop (msg);
+            cr_assert_str_eq (signature, "ZKQ1");
+            cr_assert_str_eq (command, "PUT");
+            cr_assert_str_eq (queue, "many");
+            cr_assert_eq (zframe_size (id), ZK_ID_SIZE);
+            zmsg_t *expected = s_many_body (taken);
+            cr_assert_eq (zmsg_size (msg), zmsg_size (expected), "PUT %d: frames", taken);
+            for (zframe_t *got = zmsg_first (msg), *want = zmsg_first (expected); got;
+                 got = zmsg_next (msg), want = zmsg_next (expected))
+                cr_assert (zframe_eq (got, want), "PUT %d: a body frame differs", taken);
+            zmsg_destroy (&expected);
+            free (signature);
+            free (command);
+            free (queue);
+            zframe_destroy (&id);
+            zmsg_destroy (&msg);
+            taken++;
+        }
+    }
+    cr_assert_eq (taken, S_MANY, "only %d PUTs arrived", taken);
+    zhashx_t *seen = zhashx_new ();
+    for (int index = 0; index < S_MANY; index++)
+        cr_assert_eq (zhashx_insert (seen, tags[index], tags), 0, "tag %s twice", tags[index]);
+    zhashx_destroy (&seen);
+    //  Answer in a scrambled order (7 is prime to S_MANY), every third OK
+    //  with a frame after TAG; then a duplicate of one answered (stale) and
+    //  a TAG never used: both are dropped.
+    for (int step = 0; step < S_MANY; step++) {
+        int index = (int) (((int64_t) step * 7 + 11) % S_MANY);
+        s_many_ok (router, peer, tags[index], index % 3 == 0);
+    }
+    s_many_ok (router, peer, tags[5], false);
+    s_many_ok (router, peer, "18446744073709551615", false);
+    deadline = zclock_mono () + 30000;
+    while (zk_client_unconfirmed (client) > 0 && zclock_mono () < deadline)
+        s_many_turn (client, router);
+    cr_assert_eq (zk_client_unconfirmed (client), 0, "%zu PUTs unanswered",
+                  zk_client_unconfirmed (client));
+    cr_assert_eq (zk_client_pending (client), 0);
+    for (int index = 0; index < S_MANY; index++) {
+        cr_assert_eq (answers[index].calls, 1, "PUT %d answered %d times", index,
+                      answers[index].calls);
+        cr_assert_eq (answers[index].rc, 0);
+        cr_assert_eq (answers[index].frames, index % 3 == 0 ? 1u : 0u, "PUT %d: reply frames",
+                      index);
+    }
+    zk_client_stats_t stats;
+    zk_client_stats (client, &stats);
+    cr_assert_eq (stats.confirmed, S_MANY);
+    cr_assert_eq (stats.failed, 0);
+    //  The client still works: one more round trip, on recycled records.
+    zmsg_t *body = s_many_body (1);
+    cr_assert_eq (zk_client_put_async (client, NULL, &body, NULL, s_answer_done, &answers[1]), 0);
+    char *tag = NULL;
+    deadline = zclock_mono () + 10000;
+    while (!tag && zclock_mono () < deadline) {
+        s_many_turn (client, router);
+        zmsg_t *msg = zmsg_recv_nowait (router);
+        if (msg) {
+            zframe_t *identity = zmsg_pop (msg);
+            zframe_destroy (&identity);
+            free (zmsg_popstr (msg));
+            free (zmsg_popstr (msg));
+            tag = zmsg_popstr (msg);
+            zmsg_destroy (&msg);
+        }
+    }
+    cr_assert_not_null (tag);
+    cr_assert_eq (atoll (tag), S_MANY + 1, "tags count on: %s", tag);
+    s_many_ok (router, peer, tag, false);
+    deadline = zclock_mono () + 10000;
+    while (zk_client_unconfirmed (client) > 0 && zclock_mono () < deadline)
+        s_many_turn (client, router);
+    cr_assert_eq (answers[1].calls, 2);
+    free (tag);
+    for (int index = 0; index < S_MANY; index++)
+        free (tags[index]);
+    zframe_destroy (&peer);
+    zk_client_destroy (&client);
+    zsock_destroy (&router);
+}

@@ -521,7 +521,7 @@ Test (zk_worker, a_timeout_escalates_to_sigkill, .timeout = 30)
 Test (zk_worker, a_command_that_ignores_stdin_still_answers, .timeout = 30)
 {
     char *argv[] = {"echo", "hi", NULL};
-    zk_worker_config_t config = {.argv = argv};
+    zk_worker_config_t config = {.argv = argv, .max_size = 8 << 20};  //  over the 1 MiB default
     s_rig_t rig = {0};
     s_rig_start (&rig, "rep", ZMQ_REQ, &config);
     zsock_t *req = rig.client;
@@ -545,7 +545,7 @@ Test (zk_worker, a_command_that_ignores_stdin_still_answers, .timeout = 30)
 Test (zk_worker, a_large_message_round_trips, .timeout = 30)
 {
     char *argv[] = {"cat", NULL};
-    zk_worker_config_t config = {.argv = argv};
+    zk_worker_config_t config = {.argv = argv, .max_size = 8 << 20};  //  over the 1 MiB default
     s_rig_t rig = {0};
     s_rig_start (&rig, "rep", ZMQ_REQ, &config);
     zsock_t *req = rig.client;

@@ -48,7 +48,7 @@ main (int argc, char **argv)
         {"csv", 0, ZK_OPT_FLAG, &csv, NULL, "print CSV (one row per case)"},
         {"json", 0, ZK_OPT_FLAG, &json, NULL, "print JSON"},
         {"markdown", 0, ZK_OPT_FLAG, &markdown, NULL, "print markdown tables"},
-        {"csv-file", 0, ZK_OPT_STRING, &config.csv_path, "PATH", "also write the CSV to PATH"},
+        {"csv-file", 0, ZK_OPT_OUTFILE, &config.csv_path, "PATH", "also write the CSV to PATH"},
         {"bin-dir", 0, ZK_OPT_STRING, &config.bin_dir, "DIR",
          "where zkit-proxy & co are (default $ZK_BIN, else beside zkit-bench)"},
         {"list-channels", 0, ZK_OPT_FLAG, &list, NULL, "list the channels and exit"},

@@ -6,6 +6,7 @@ int
 main (int argc, char **argv)
 {
     zk_cat_config_t config = {0};
+    zk_cli_security_t security = {0};
     zk_option_t options[] = {
         {"data", 'D', ZK_OPT_LIST, &config.data, "TEXT",
          "send TEXT instead of reading stdin (repeatable)"},
@@ -18,7 +19,7 @@ main (int argc, char **argv)
         {"frame-sep", 'F', ZK_OPT_STRING, &config.frame_sep, "SEP",
          "split messages into frames at SEP; print frames joined by it"},
         {"max-size", 0, ZK_OPT_SIZE, &config.max_size, "BYTES",
-         "largest message read or received (default 64M)", 1, 4294967296.0},
+         "largest message read or received (default 1M)", 1, 4294967296.0},
         {"envelope", 'e', ZK_OPT_FLAG, &config.envelope, NULL,
          "put a fresh zkit envelope frame in front of each message"},
         {"header", 'H', ZK_OPT_LIST, &config.headers, "K=V",
@@ -37,9 +38,9 @@ main (int argc, char **argv)
          "output: raw (default), hex, json or msgpack", 0, 0, "raw|hex|json|msgpack"},
         {"wait-subscribers", 0, ZK_OPT_INT, &config.wait_subscribers, "N",
          "pub: send once N subscriptions arrived", 1, 1e6},
-        {"ready-file", 0, ZK_OPT_STRING, &config.ready_file, "PATH",
+        {"ready-file", 0, ZK_OPT_OUTFILE, &config.ready_file, "PATH",
          "write 'socket ENDPOINT' lines here once attached"},
-        {"hwm", 0, ZK_OPT_INT, &config.hwm, "N", "send/receive high-water mark (default 1000)", 0,
+        {"hwm", 0, ZK_OPT_INT, &config.hwm, "N", "send/receive high-water mark (default 1000)", 1,
          1e9},
         {"list", 0, ZK_OPT_FLAG, &config.list, NULL,
          "queue: print 'ID ATTEMPTS REASON' per message held (-n: at most N)"},
@@ -52,6 +53,7 @@ main (int argc, char **argv)
          "queue: print job ID's state and path (--format json: one object)"},
         {"wait", 0, ZK_OPT_STRING, &config.wait, "ID",
          "queue: wait for job ID: print its result (0), or its reason (1)"},
+        ZK_CLI_SECURITY_TABLE (security),
         {NULL},
     };
     zk_cli_t cli = {
@@ -106,7 +108,8 @@ main (int argc, char **argv)
     };
     char **args;
     zk_cli_parse (&cli, argc, argv, &args);
-    config.spec = args[0];
+    config.spec = zk_cli_secure_spec (&cli, &security, args[0]);
+    zk_cli_secure_done (&cli, &security);
     char reason[512];
     if (zk_cat_validate (&config, reason, sizeof reason))
         zk_cli_usage_error (&cli, "%s", reason);
