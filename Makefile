@@ -30,8 +30,10 @@ BUILD   ?= build/asan
 endif
 BUILD   ?= build
 
+#  perl, jq, iproute2: patterns/drone-delivery (tap timestamps, trace.sh,
+#  the network-namespace test).
 DEB_PACKAGES := libzmq3-dev libczmq-dev libmsgpack-dev libcriterion-dev pkg-config python3-zmq \
-                gnuplot-nox
+                gnuplot-nox perl jq iproute2
 PC_MODULES   := libzmq libczmq msgpack
 
 PUBLIC_TARGETS := all lib bins check unit demo bench bench-queue install uninstall
@@ -47,7 +49,9 @@ $(PUBLIC_TARGETS): deps
 deps:
 	@if pkg-config --exists $(PC_MODULES) criterion 2>/dev/null \
 	    && /usr/bin/python3 -c 'import zmq' 2>/dev/null \
-	    && command -v gnuplot >/dev/null 2>&1; then :; else \
+	    && command -v gnuplot >/dev/null 2>&1 && command -v jq >/dev/null 2>&1 \
+	    && command -v ip >/dev/null 2>&1 \
+	    && perl -MTime::HiRes -MTime::Local -e 1 2>/dev/null; then :; else \
 	    echo "make deps: installing $(DEB_PACKAGES)"; \
 	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	    $$SUDO apt-get update -qq && \

@@ -12,4 +12,9 @@ for pattern in oneway pipeline fanout reqrep durable workflow; do
     bash "$here/$pattern.sh"
 done
 echo
+echo "=== patterns/drone-delivery/run.sh --demo 5   (a multi-service system: patterns/drone-delivery/topology.md)"
+drone_run=$(mktemp -d "${TMPDIR:-/tmp}/zk-demo-drone.XXXXXX")
+trap 'rm -rf "$drone_run"' EXIT
+DD_RUN=$drone_run bash "$here/drone-delivery/run.sh" --demo 5
+echo
 echo "demo: every channel flowed end to end"

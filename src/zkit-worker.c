@@ -101,8 +101,11 @@ main (int argc, char **argv)
     config.output = zk_cli_secure_spec (&cli, &security, config.output);
     zk_cli_secure_done (&cli, &security);
     //  The positionals are gathered at the front of argv: copy them out NULL-terminated.
-    char **command = calloc ((size_t) count + 1, sizeof *command);
-    const char **subscribe = calloc ((size_t) topics.count + 1, sizeof *subscribe);
+    //  Static: still reachable when a usage error exits below (no leak report).
+    static char **command;
+    static const char **subscribe;
+    command = calloc ((size_t) count + 1, sizeof *command);
+    subscribe = calloc ((size_t) topics.count + 1, sizeof *subscribe);
     if (!command || !subscribe)
         return 1;
     memcpy (command, args, (size_t) count * sizeof *command);

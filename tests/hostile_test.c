@@ -11,9 +11,7 @@
 #include "zkq_wire.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>

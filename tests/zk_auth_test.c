@@ -475,7 +475,9 @@ Test (zk_auth, curve_sockets_admit_allowed_keys_and_refuse_others, .timeout = 60
     cr_assert (zk_auth_running (NULL));
     zsock_t *monitor = s_monitor (server);
     char endpoint[256];
-    snprintf (endpoint, sizeof endpoint, "%s", zsock_last_endpoint (server));
+    char *last = zsock_last_endpoint (server);
+    snprintf (endpoint, sizeof endpoint, "%s", last);
+    zstr_free (&last);
 
     //  The allowed client gets through.
     snprintf (spec, sizeof spec, "push>%s?curve-secret=%s/good_secret&curve-server=%s/server",
@@ -536,7 +538,9 @@ Test (zk_auth, every_binding_socket_gets_a_domain_and_a_handler, .timeout = 30)
     cr_assert (zk_auth_policy_exists (NULL));
     //  A NULL client is admitted (and counted) under the open default policy.
     uint64_t allowed = zk_auth_allowed ();
-    zsock_t *client = tu_connect (ZMQ_PUSH, zsock_last_endpoint (server));
+    char *last = zsock_last_endpoint (server);
+    zsock_t *client = tu_connect (ZMQ_PUSH, last);
+    zstr_free (&last);
     zstr_send (client, "hi");
     zmsg_t *got = tu_recv (server, WAIT_MS);
     cr_assert_not_null (got);
@@ -578,7 +582,9 @@ Test (zk_auth, a_denied_address_is_refused_and_logged, .timeout = 30)
     cr_assert_not_null (server);
     zsock_t *monitor = s_monitor (server);
     uint64_t denied = zk_auth_denied ();
-    zsock_t *client = tu_connect (ZMQ_PUSH, zsock_last_endpoint (server));
+    char *last = zsock_last_endpoint (server);
+    zsock_t *client = tu_connect (ZMQ_PUSH, last);
+    zstr_free (&last);
     zstr_send (client, "nope");
     cr_assert (s_wait_failure (monitor));
     cr_assert_gt (zk_auth_denied (), denied);

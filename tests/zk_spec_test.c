@@ -479,8 +479,10 @@ Test (zk_spec, security_options_configure_the_socket, .timeout = 30)
     cr_assert_str_eq (domain, "configured");
     zstr_free (&domain);
 
-    snprintf (text, sizeof text, "push>%s?curve-secret=%s&curve-server=%s",
-              zsock_last_endpoint (server), keys.path[K_CLIENT_SECRET], keys.path[K_SERVER]);
+    char *last = zsock_last_endpoint (server);
+    snprintf (text, sizeof text, "push>%s?curve-secret=%s&curve-server=%s", last,
+              keys.path[K_CLIENT_SECRET], keys.path[K_SERVER]);
+    zstr_free (&last);
     zsock_t *client = zk_sock_new (text, NULL);
     cr_assert_not_null (client);
     cr_assert_eq (zsock_mechanism (client), ZMQ_CURVE);
