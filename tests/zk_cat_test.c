@@ -656,6 +656,7 @@ s_rep_service (zsock_t *pipe, void *args)
         }
         zstr_free (&request);
         zmsg_send (&reply, rep);
+        zmsg_destroy (&reply);  //  not sent (stopping)
     }
     zpoller_destroy (&poller);
     zsock_destroy (&rep);

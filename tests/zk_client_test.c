@@ -177,8 +177,10 @@ static void
 s_fq_flush_held (fq_t *self)
 {
     zmsg_t *reply;
-    while ((reply = zlist_pop (self->held)))
+    while ((reply = zlist_pop (self->held))) {
         zmsg_send (&reply, self->router);
+        zmsg_destroy (&reply);  //  not sent: the peer is gone
+    }
 }
 
 //  A new message of queue with id and the body frames args[first..count).
