@@ -7,17 +7,17 @@
 
 Test (zk_spec, parses_bind_and_connect)
 {
-    zk_spec_t *spec = zk_spec_new ("pull@tcp://*:5557");
+    zk_spec_t *spec = zk_spec_new ("pull@tcp://*:7557");
     cr_assert_not_null (spec);
     cr_assert_eq (zk_spec_type (spec), ZMQ_PULL);
     cr_assert_str_eq (zk_spec_type_name (spec), "pull");
     cr_assert_eq (zk_spec_size (spec), 1);
-    cr_assert_str_eq (zk_spec_endpoint (spec, 0), "tcp://*:5557");
+    cr_assert_str_eq (zk_spec_endpoint (spec, 0), "tcp://*:7557");
     cr_assert (zk_spec_binds (spec, 0));
     zk_spec_destroy (&spec);
     cr_assert_null (spec);
 
-    spec = zk_spec_new ("push>tcp://10.0.0.5:5558,ipc:///run/a.sock");
+    spec = zk_spec_new ("push>tcp://10.0.0.5:7558,ipc:///run/a.sock");
     cr_assert_not_null (spec);
     cr_assert_eq (zk_spec_type (spec), ZMQ_PUSH);
     cr_assert_eq (zk_spec_size (spec), 2);
@@ -183,15 +183,15 @@ Test (zk_spec, attaches_and_resolves_ephemeral_ports, .timeout = 10)
 
 Test (zk_spec, parses_queue_specs)
 {
-    zk_spec_t *spec = zk_spec_new ("queue>tcp://127.0.0.1:5570/orders");
+    zk_spec_t *spec = zk_spec_new ("queue>tcp://127.0.0.1:7570/orders");
     cr_assert_not_null (spec);
     cr_assert_eq (zk_spec_type (spec), ZK_SPEC_QUEUE);
     cr_assert_str_eq (zk_spec_type_name (spec), "queue");
     cr_assert_str_eq (zk_spec_queue_name (spec), "orders");
     cr_assert_eq (zk_spec_size (spec), 1);
-    cr_assert_str_eq (zk_spec_endpoint (spec, 0), "tcp://127.0.0.1:5570");
+    cr_assert_str_eq (zk_spec_endpoint (spec, 0), "tcp://127.0.0.1:7570");
     cr_assert_not (zk_spec_binds (spec, 0));
-    cr_assert_str_eq (zk_spec_text (spec), "queue>tcp://127.0.0.1:5570/orders");
+    cr_assert_str_eq (zk_spec_text (spec), "queue>tcp://127.0.0.1:7570/orders");
     zk_spec_destroy (&spec);
 
     //  Several endpoints share the one name written after the last.
@@ -235,10 +235,10 @@ Test (zk_spec, rejects_bad_queue_specs_with_a_reason)
         const char *text;
         const char *reason_part;
     } cases[] = {
-        {"queue@tcp://*:5570/orders", "only connects"},
+        {"queue@tcp://*:7570/orders", "only connects"},
         {"queue>tcp://a:1,@tcp://*:2/orders", "only connects"},
-        {"queue>tcp://127.0.0.1:5570", "without a queue name"},
-        {"queue>tcp://127.0.0.1:5570/", "empty queue name"},
+        {"queue>tcp://127.0.0.1:7570", "without a queue name"},
+        {"queue>tcp://127.0.0.1:7570/", "empty queue name"},
         {"queue>tcp://h:1/.hidden", "starts with '.'"},
         {"queue>tcp://h:1/a..b", "contains '..'"},
         {"queue>tcp://h:1/a b", "contains"},
