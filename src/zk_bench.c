@@ -486,6 +486,19 @@ s_recv (void *sock, zmq_msg_t *msg, const s_role_t *role, s_result_t *result)
     return 0;
 }
 
+//  One message of role->size bytes carrying seq, sent (the last frame).
+static int
+s_send_payload (void *sock, uint64_t seq, const s_role_t *role, s_result_t *result)
+{
+    zmq_msg_t msg;
+    if (zmq_msg_init_size (&msg, (size_t) role->size)) {
+        s_fail (result, "out of memory");
+        return ZK_ENOMEM;
+    }
+    s_payload_write (zmq_msg_data (&msg), (size_t) role->size, seq, role->text);
+    return s_send (sock, &msg, 0, role, result);
+}
+
 //  A fresh envelope (new id, time now), encoded and sent as a frame with more to come.
 static int
 s_send_envelope (void *sock, const s_role_t *role, s_result_t *result)
@@ -559,13 +572,7 @@ s_role_sender (const s_role_t *role, s_result_t *result)
             continue;
         if (role->envelope && s_send_envelope (handle, role, result))
             break;
-        zmq_msg_t msg;
-        if (zmq_msg_init_size (&msg, (size_t) role->size)) {
-            s_fail (result, "out of memory");
-            break;
-        }
-        s_payload_write (zmq_msg_data (&msg), (size_t) role->size, (uint64_t) seq, role->text);
-        if (s_send (handle, &msg, 0, role, result))
+        if (s_send_payload (handle, (uint64_t) seq, role, result))
             break;
         result->sent++;
         result->bytes += (uint64_t) role->size;
@@ -787,6 +794,20 @@ out:
 /*  REQ client: warmup + count round trips, one at a time; the count after
     the warm-up are timed into a histogram. The reply must be the request
     echoed (same body size; with the envelope, an envelope in front).   */
+//  The end of a round-trip role: percentiles, round trips lost, and a
+//  failure when some replies were not the request echoed.
+static void
+s_round_trips_done (const s_role_t *role, zk_histogram_t *histogram, s_result_t *result)
+{
+    for (int i = 0; i < LATENCIES; i++)
+        result->latency[i] = zk_histogram_percentile (histogram, s_percentiles[i]);
+    result->lost =
+        (uint64_t) role->count > result->received ? (uint64_t) role->count - result->received : 0;
+    if (result->bad && !result->failed)
+        s_fail (result, "%s: %" PRIu64 " replies were not the request echoed", role->name,
+                result->bad);
+}
+
 static void
 s_role_client (const s_role_t *role, s_result_t *result)
 {
@@ -807,13 +828,7 @@ s_role_client (const s_role_t *role, s_result_t *result)
         int64_t start = zk_meter_now_ns ();
         if (role->envelope && s_send_envelope (handle, role, result))
             break;
-        zmq_msg_t request;
-        if (zmq_msg_init_size (&request, (size_t) role->size)) {
-            s_fail (result, "out of memory");
-            break;
-        }
-        s_payload_write (zmq_msg_data (&request), (size_t) role->size, (uint64_t) i, role->text);
-        if (s_send (handle, &request, 0, role, result))
+        if (s_send_payload (handle, (uint64_t) i, role, result))
             break;
         result->sent++;
         int frames = 0;
@@ -838,12 +853,7 @@ s_role_client (const s_role_t *role, s_result_t *result)
         }
     }
     zmq_msg_close (&reply);
-    for (int i = 0; i < LATENCIES; i++)
-        result->latency[i] = zk_histogram_percentile (histogram, s_percentiles[i]);
-    result->lost =
-        (uint64_t) role->count > result->received ? (uint64_t) role->count - result->received : 0;
-    if (result->bad && !result->failed)
-        s_fail (result, "client: %" PRIu64 " replies were not the request echoed", result->bad);
+    s_round_trips_done (role, histogram, result);
 out:
     zk_histogram_destroy (&histogram);
     zsock_destroy (&sock);
@@ -940,12 +950,7 @@ s_role_caller (const s_role_t *role, s_result_t *result)
             result->received++;
         }
     }
-    for (int i = 0; i < LATENCIES; i++)
-        result->latency[i] = zk_histogram_percentile (histogram, s_percentiles[i]);
-    result->lost =
-        (uint64_t) role->count > result->received ? (uint64_t) role->count - result->received : 0;
-    if (result->bad && !result->failed)
-        s_fail (result, "caller: %" PRIu64 " replies were not the request echoed", result->bad);
+    s_round_trips_done (role, histogram, result);
 out:
     free (payload);
     zk_histogram_destroy (&histogram);
